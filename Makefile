@@ -1,0 +1,52 @@
+# clusterf — build, run, test.
+#   make run MOUNT=/mnt/frog   run a node with its FUSE mount
+#   make test                  every test (needs root for FUSE and tmpfs; CI runs this)
+
+GO       ?= go
+MOUNT    ?= /mnt/frog
+DATA     ?= ./data
+BIN      ?= bin/clusterf
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+# Packages whose tests run with the race detector (everything but the
+# real-process integration tests, which exercise the built binary).
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v /integration)
+
+.PHONY: build run test test-unit test-integration bench lint fuzz clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/clusterf
+
+run: build
+	mkdir -p $(MOUNT)
+	$(BIN) mount $(MOUNT) --data-dir $(DATA)
+
+test: test-unit test-integration
+
+test-unit:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+test-integration:
+	$(GO) test -count=1 -timeout 20m ./integration/...
+
+# Benchmarks (never part of test): Go micro-benchmarks, then the fio
+# comparison of the clusterf mount against go-fuse's loopback example.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./crdt/ ./chunk/...
+	./bench/fio.sh
+
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./crdt/ -run '^$$' -fuzz FuzzDecodeOps -fuzztime $(FUZZTIME)
+	$(GO) test ./crdt/ -run '^$$' -fuzz FuzzDecodeSnapshot -fuzztime $(FUZZTIME)
+	$(GO) test ./crdt/ -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
+	$(GO) test ./chunk/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+
+lint:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+clean:
+	rm -rf bin

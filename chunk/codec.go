@@ -1,0 +1,101 @@
+package chunk
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// MaxChunkSize is the largest plain chunk the codec handles. Encode panics
+// above it and Decode refuses to produce more (a decompression bomb is
+// ErrCorrupt, not an out-of-memory crash).
+const MaxChunkSize = 16 << 20
+
+// Blob header bytes.
+const (
+	formatRaw  byte = 0
+	formatZstd byte = 1
+)
+
+// ErrCorrupt means a blob does not decode to the chunk its id names: a hash
+// mismatch, an unknown header, a truncated or invalid zstd payload, or a
+// payload that decodes to more than MaxChunkSize. Errors wrapping it carry
+// the chunk id. The caller should repair from another holder.
+var ErrCorrupt = errors.New("chunk corrupt")
+
+var (
+	encoder = sync.OnceValue(func() *zstd.Encoder {
+		enc, err := zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithEncoderCRC(false), // the BLAKE3 id already verifies the content
+		)
+		if err != nil {
+			panic(fmt.Sprintf("chunk: zstd.NewWriter: %v", err))
+		}
+		return enc
+	})
+	decoder = sync.OnceValue(func() *zstd.Decoder {
+		dec, err := zstd.NewReader(nil,
+			zstd.WithDecoderMaxMemory(MaxChunkSize),
+			zstd.WithDecoderMaxWindow(MaxChunkSize),
+		)
+		if err != nil {
+			panic(fmt.Sprintf("chunk: zstd.NewReader: %v", err))
+		}
+		return dec
+	})
+)
+
+// Encode returns the blob to store for plain chunk data: a header byte and
+// the payload, zstd-compressed when that saves at least 1/16 of the size.
+// The result never aliases data. Encode is safe for concurrent use. It panics
+// if len(data) > MaxChunkSize, a programming error (chunks are cut smaller).
+func Encode(data []byte) []byte {
+	if len(data) > MaxChunkSize {
+		panic(fmt.Sprintf("chunk: Encode of %d bytes, max %d", len(data), MaxChunkSize))
+	}
+	if len(data) > 0 {
+		dst := make([]byte, 1, 1+len(data))
+		dst[0] = formatZstd
+		dst = encoder().EncodeAll(data, dst)
+		if saved := len(data) - (len(dst) - 1); saved >= len(data)/16 && saved > 0 {
+			return dst
+		}
+	}
+	blob := make([]byte, 1+len(data))
+	blob[0] = formatRaw
+	copy(blob[1:], data)
+	return blob
+}
+
+// Decode returns the plain chunk stored in blob and verifies that it hashes
+// to id. Any failure is an error wrapping ErrCorrupt that names id; bad bytes
+// are never returned. For a raw blob the result aliases blob[1:]. Decode is
+// safe for concurrent use.
+func Decode(id ID, blob []byte) ([]byte, error) {
+	if len(blob) == 0 {
+		return nil, fmt.Errorf("decode chunk %s: %w: empty blob", id, ErrCorrupt)
+	}
+	var plain []byte
+	switch blob[0] {
+	case formatRaw:
+		plain = blob[1:]
+		if len(plain) > MaxChunkSize {
+			return nil, fmt.Errorf("decode chunk %s: %w: raw payload of %d bytes exceeds %d", id, ErrCorrupt, len(plain), MaxChunkSize)
+		}
+	case formatZstd:
+		var err error
+		plain, err = decoder().DecodeAll(blob[1:], nil)
+		if err != nil {
+			return nil, fmt.Errorf("decode chunk %s: %w: zstd: %v", id, ErrCorrupt, err)
+		}
+	default:
+		return nil, fmt.Errorf("decode chunk %s: %w: unknown header byte %#02x", id, ErrCorrupt, blob[0])
+	}
+	if got := Sum(plain); got != id {
+		return nil, fmt.Errorf("decode chunk %s: %w: content hashes to %s", id, ErrCorrupt, got)
+	}
+	return plain, nil
+}

@@ -1,0 +1,38 @@
+// Package chunk holds the content-addressed chunk layer of clusterf: chunk
+// ids, the on-disk blob codec and the Store interface that every storage
+// engine implements.
+//
+// # Ids
+//
+// An [ID] is the BLAKE3-256 hash of a chunk's plain (decoded) bytes. The zero
+// ID is not a chunk: in a file's chunk list it marks a hole. [SumKeyed] is the
+// keyed variant for encrypted clusters, where plain hashes would leak content.
+//
+// # Blobs
+//
+// Stores hold encoded blobs, not plain data. A blob is one header byte
+// followed by a payload:
+//
+//	0x00  raw: the payload is the plain chunk
+//	0x01  zstd: the payload is one or more zstd frames
+//
+// [Encode] picks zstd only when it saves at least 1/16 of the size. [Decode]
+// bounds decompression to [MaxChunkSize] and verifies the hash before
+// returning anything: a mismatch, an unknown header or a broken frame is an
+// error wrapping [ErrCorrupt], and the bad bytes are never returned.
+//
+// # Stores
+//
+// A [Store] moves blobs to and from durable storage; it does not verify them
+// (the caller decodes, and so detects corruption wherever it came from).
+// Engines live in subpackages (chunk/rawfile, chunk/boltstore) and are opened
+// by name through chunk/engines. chunk/chunktest holds the conformance suite
+// that every engine passes.
+//
+// # Caveats
+//
+//   - Decode verifies unkeyed ids only; keyed (encrypted) verification will
+//     come with the encryption layer.
+//   - Put of an id that is already present is a no-op. To replace a corrupt
+//     copy, Delete it first.
+package chunk

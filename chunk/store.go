@@ -1,0 +1,76 @@
+package chunk
+
+import (
+	"context"
+	"errors"
+)
+
+// Sentinel errors returned (wrapped) by Store implementations. Test them with
+// errors.Is.
+var (
+	// ErrNotFound means the store holds no blob for the id.
+	ErrNotFound = errors.New("chunk not found")
+	// ErrClosed means the store was used after Close.
+	ErrClosed = errors.New("chunk store closed")
+	// ErrLocked means another Store (in this or another process) has the
+	// directory open.
+	ErrLocked = errors.New("chunk store directory in use")
+)
+
+// Usage is what a store holds: the number of chunks and the sum of their
+// blob sizes (encoded bytes, not file-system blocks).
+type Usage struct {
+	Chunks int64
+	Bytes  int64
+}
+
+// Store keeps encoded chunk blobs by id. Implementations live in the
+// subpackages of chunk and are opened through chunk/engines.
+//
+// Concurrency: all methods are safe for concurrent use by multiple
+// goroutines. Close must not race with other calls; after Close every method
+// returns an error wrapping ErrClosed, and Close itself returns nil.
+//
+// Contexts: each method checks ctx before starting and returns ctx.Err()
+// (possibly wrapped) if it is done; an operation that has started its write
+// runs to completion, so a cancelled Put either stored the whole blob or
+// nothing.
+//
+// Errors: returned errors may be wrapped; test with errors.Is. File-system
+// errors keep their cause (errors.Is(err, syscall.ENOSPC) holds when the
+// disk is full).
+//
+// Verification: stores do not check that a blob matches its id. The caller
+// passes what Get returns through Decode, which does.
+type Store interface {
+	// Put stores blob under id. The blob must not be empty. Put of an id
+	// that is already present is a no-op and returns nil, so to replace a
+	// corrupt copy, Delete it first. When Put returns nil the blob is
+	// durable (it survives a crash or power loss); when it returns an
+	// error nothing partial is left behind. Put does not retain blob.
+	Put(ctx context.Context, id ID, blob []byte) error
+
+	// Get returns the blob stored under id, or an error wrapping
+	// ErrNotFound. The caller owns the returned slice.
+	Get(ctx context.Context, id ID) ([]byte, error)
+
+	// Has reports whether a blob is stored under id.
+	Has(ctx context.Context, id ID) (bool, error)
+
+	// Delete removes the blob stored under id. Deleting an absent id is
+	// not an error. A delete may be lost in a crash (the chunk comes back);
+	// garbage collection runs again, so that is harmless.
+	Delete(ctx context.Context, id ID) error
+
+	// List calls fn for every stored id, in no particular order, in the
+	// goroutine that called List. fn may call other methods of the Store;
+	// ids put or deleted while List runs may or may not be seen. If fn
+	// returns an error, List stops and returns that error unwrapped.
+	List(ctx context.Context, fn func(ID) error) error
+
+	// Usage returns what the store holds.
+	Usage(ctx context.Context) (Usage, error)
+
+	// Close releases the store. It is idempotent.
+	Close() error
+}

@@ -1,0 +1,479 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/crdt"
+	"github.com/clusterf/clusterf/transport"
+)
+
+// RPC methods served by a member.
+const (
+	methodPull     = "meta/pull"     // pullRequest -> pullResponse
+	methodPush     = "meta/push"     // pushRequest -> pushResponse
+	methodSnapshot = "meta/snapshot" // nil -> encoded crdt.Snapshot
+	methodChunkGet = "chunk/get"     // chunkRequest -> encoded chunk blob
+)
+
+// Caller is the part of the transport the cluster uses (transport.Transport).
+type Caller interface {
+	Call(ctx context.Context, addr, peerID, method string, req []byte) ([]byte, error)
+}
+
+// Config configures a Cluster.
+type Config struct {
+	Self      crdt.NodeID
+	Meta      *crdt.Replica
+	Chunks    chunk.Store
+	Transport Caller
+	Logger    *slog.Logger
+	// SyncInterval is the anti-entropy period per peer (default 2s).
+	SyncInterval time.Duration
+	// DownAfter marks a peer down after this long without a successful RPC
+	// (default 4 × SyncInterval).
+	DownAfter time.Duration
+	// PullBatch bounds the ops per pull response (default 5000).
+	PullBatch int
+	// OnApplied is called with remote ops after they are applied and durable
+	// (the mount invalidates kernel caches). It must not block for long.
+	OnApplied func(ops []crdt.Op)
+}
+
+// Cluster replicates the metadata with peers, tracks their liveness and
+// fetches chunks from them.
+type Cluster struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	peers map[crdt.NodeID]*peer
+	wake  chan struct{} // local change: push soon
+	ctx   context.Context
+	wg    sync.WaitGroup
+}
+
+// peer is what we know about one member.
+type peer struct {
+	id       crdt.NodeID
+	addr     string
+	httpPort int
+	up       bool
+	lastOK   time.Time
+	lastErr  error
+	vv       crdt.VersionVector // the peer's version vector as last reported
+	wake     chan struct{}
+	stop     context.CancelFunc
+}
+
+// PeerStatus is the view of a peer for status pages.
+type PeerStatus struct {
+	ID       crdt.NodeID `json:"node_id"`
+	Addr     string      `json:"address"`
+	HTTPPort int         `json:"http_port"`
+	Up       bool        `json:"up"`
+	LastSeen time.Time   `json:"last_seen"`
+	Error    string      `json:"error,omitempty"`
+	Behind   int         `json:"ops_behind"` // ops it lacks that we have
+}
+
+// New returns a Cluster; Run starts it.
+func New(cfg Config) *Cluster {
+	if cfg.SyncInterval <= 0 {
+		cfg.SyncInterval = 2 * time.Second
+	}
+	if cfg.DownAfter <= 0 {
+		cfg.DownAfter = 4 * cfg.SyncInterval
+	}
+	if cfg.PullBatch <= 0 {
+		cfg.PullBatch = 5000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Cluster{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		peers: make(map[crdt.NodeID]*peer),
+		wake:  make(chan struct{}, 1),
+	}
+}
+
+// Run serves until ctx ends, then waits for every peer loop.
+func (c *Cluster) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.ctx = ctx
+	for _, p := range c.peers {
+		c.startPeerLocked(p)
+	}
+	c.mu.Unlock()
+	<-ctx.Done()
+	c.wg.Wait()
+	return nil
+}
+
+// AddPeer records a member's address (from discovery or --peers) and starts
+// syncing with it. Calling it again updates the address.
+func (c *Cluster) AddPeer(id crdt.NodeID, addr string, httpPort int) {
+	if id == c.cfg.Self || !crdt.ValidNodeID(id) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.peers[id]
+	if p == nil {
+		p = &peer{id: id, wake: make(chan struct{}, 1)}
+		c.peers[id] = p
+		c.log.Info("peer discovered", "peer", id, "addr", addr)
+	}
+	if p.addr != addr && p.addr != "" {
+		c.log.Info("peer address changed", "peer", id, "old", p.addr, "new", addr)
+	}
+	p.addr, p.httpPort = addr, httpPort
+	if c.ctx != nil && p.stop == nil {
+		c.startPeerLocked(p)
+	}
+}
+
+func (c *Cluster) startPeerLocked(p *peer) {
+	ctx, cancel := context.WithCancel(c.ctx)
+	p.stop = cancel
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.peerLoop(ctx, p)
+	}()
+}
+
+// Changed tells the cluster that local ops were committed: they are pushed
+// to every live peer at once instead of at the next anti-entropy round.
+func (c *Cluster) Changed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.peers {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Peers lists known peers sorted by id.
+func (c *Cluster) Peers() []PeerStatus {
+	vv := c.cfg.Meta.VersionVector()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]PeerStatus, 0, len(c.peers))
+	for _, p := range c.peers {
+		st := PeerStatus{ID: p.id, Addr: p.addr, HTTPPort: p.httpPort, Up: p.up, LastSeen: p.lastOK}
+		if p.lastErr != nil {
+			st.Error = p.lastErr.Error()
+		}
+		for n, s := range vv {
+			if s > p.vv[n] {
+				st.Behind += int(s - p.vv[n])
+			}
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// peerLoop syncs with one peer every SyncInterval and whenever local
+// changes are committed.
+func (c *Cluster) peerLoop(ctx context.Context, p *peer) {
+	t := time.NewTicker(c.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		c.syncPeer(ctx, p)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.wake:
+		}
+	}
+}
+
+func (c *Cluster) syncPeer(ctx context.Context, p *peer) {
+	c.mu.Lock()
+	addr := p.addr
+	c.mu.Unlock()
+	err := c.pull(ctx, p, addr)
+	if err == nil {
+		err = c.push(ctx, p, addr)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if err == nil {
+		if !p.up {
+			c.log.Info("peer up", "peer", p.id, "addr", addr)
+		}
+		p.up, p.lastOK, p.lastErr = true, now, nil
+		return
+	}
+	p.lastErr = err
+	if p.up && now.Sub(p.lastOK) > c.cfg.DownAfter {
+		p.up = false
+		c.log.Warn("peer down", "peer", p.id, "addr", addr, "err", err)
+	} else if !p.up {
+		c.log.Debug("peer unreachable", "peer", p.id, "addr", addr, "err", err)
+	}
+}
+
+// Wire messages (CBOR).
+type pullRequest struct {
+	VV    crdt.VersionVector `cbor:"1,keyasint"`
+	Limit int                `cbor:"2,keyasint"`
+}
+
+type pullResponse struct {
+	Ops          []byte             `cbor:"1,keyasint"` // crdt.EncodeOps
+	More         bool               `cbor:"2,keyasint"`
+	NeedSnapshot bool               `cbor:"3,keyasint"`
+	VV           crdt.VersionVector `cbor:"4,keyasint"`
+}
+
+type pushRequest struct {
+	Ops []byte `cbor:"1,keyasint"`
+}
+
+type pushResponse struct {
+	VV crdt.VersionVector `cbor:"1,keyasint"`
+}
+
+type chunkRequest struct {
+	ID chunk.ID `cbor:"1,keyasint"`
+}
+
+var decMode = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{
+		MaxArrayElements: 1 << 16,
+		MaxMapPairs:      1 << 16,
+		MaxNestedLevels:  16,
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return dm
+}()
+
+func encode(v any) []byte {
+	b, err := cbor.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("cluster: encode %T: %v", v, err)) // our own types always encode
+	}
+	return b
+}
+
+func decode(b []byte, v any) error {
+	if err := decMode.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode %T: %w", v, err)
+	}
+	return nil
+}
+
+// pull fetches and applies the ops we lack from p, in batches.
+func (c *Cluster) pull(ctx context.Context, p *peer, addr string) error {
+	for {
+		req := pullRequest{VV: c.cfg.Meta.VersionVector(), Limit: c.cfg.PullBatch}
+		raw, err := c.cfg.Transport.Call(ctx, addr, string(p.id), methodPull, encode(req))
+		if err != nil {
+			return fmt.Errorf("pull from %s: %w", p.id, err)
+		}
+		var resp pullResponse
+		if err := decode(raw, &resp); err != nil {
+			return fmt.Errorf("pull from %s: %w", p.id, err)
+		}
+		c.setPeerVV(p, resp.VV)
+		if resp.NeedSnapshot {
+			return c.installSnapshot(ctx, p, addr)
+		}
+		if len(resp.Ops) > 0 {
+			ops, err := crdt.DecodeOps(resp.Ops)
+			if err != nil {
+				return fmt.Errorf("pull from %s: %w", p.id, err)
+			}
+			applied, err := c.cfg.Meta.Apply(ops)
+			if err != nil {
+				return fmt.Errorf("apply ops from %s: %w", p.id, err)
+			}
+			c.applied(applied)
+		}
+		if !resp.More {
+			return nil
+		}
+	}
+}
+
+func (c *Cluster) installSnapshot(ctx context.Context, p *peer, addr string) error {
+	c.log.Info("fetching snapshot: too far behind for delta sync", "peer", p.id)
+	raw, err := c.cfg.Transport.Call(ctx, addr, string(p.id), methodSnapshot, nil)
+	if err != nil {
+		return fmt.Errorf("snapshot from %s: %w", p.id, err)
+	}
+	s, err := crdt.DecodeSnapshot(raw)
+	if err != nil {
+		return fmt.Errorf("snapshot from %s: %w", p.id, err)
+	}
+	if err := c.cfg.Meta.InstallSnapshot(s); err != nil {
+		return fmt.Errorf("install snapshot from %s: %w", p.id, err)
+	}
+	c.applied(nil)
+	return nil
+}
+
+// push sends p the ops it lacks according to its last reported VV.
+func (c *Cluster) push(ctx context.Context, p *peer, addr string) error {
+	c.mu.Lock()
+	theirs := p.vv.Clone()
+	c.mu.Unlock()
+	for {
+		ops, err := c.cfg.Meta.Missing(theirs, c.cfg.PullBatch)
+		if errors.Is(err, crdt.ErrNeedSnapshot) {
+			return nil // the peer fetches a snapshot when it pulls
+		}
+		if err != nil {
+			return fmt.Errorf("push to %s: %w", p.id, err)
+		}
+		if len(ops) == 0 {
+			return nil
+		}
+		raw, err := c.cfg.Transport.Call(ctx, addr, string(p.id), methodPush, encode(pushRequest{Ops: crdt.EncodeOps(ops)}))
+		if err != nil {
+			return fmt.Errorf("push to %s: %w", p.id, err)
+		}
+		var resp pushResponse
+		if err := decode(raw, &resp); err != nil {
+			return fmt.Errorf("push to %s: %w", p.id, err)
+		}
+		c.setPeerVV(p, resp.VV)
+		if resp.VV.Compare(theirs) != crdt.Greater {
+			return nil // it applied nothing new (gap); the next round retries
+		}
+		theirs = resp.VV
+	}
+}
+
+func (c *Cluster) setPeerVV(p *peer, vv crdt.VersionVector) {
+	c.mu.Lock()
+	p.vv = vv
+	c.mu.Unlock()
+}
+
+func (c *Cluster) applied(ops []crdt.Op) {
+	if c.cfg.OnApplied != nil {
+		c.cfg.OnApplied(ops)
+	}
+}
+
+// HandleRPC serves the cluster's RPCs (transport.Handler).
+func (c *Cluster) HandleRPC(ctx context.Context, from transport.PeerInfo, method string, req []byte) ([]byte, error) {
+	switch method {
+	case methodPull:
+		var r pullRequest
+		if err := decode(req, &r); err != nil {
+			return nil, err
+		}
+		limit := r.Limit
+		if limit <= 0 || limit > c.cfg.PullBatch {
+			limit = c.cfg.PullBatch
+		}
+		resp := pullResponse{VV: c.cfg.Meta.VersionVector()}
+		ops, err := c.cfg.Meta.Missing(r.VV, limit+1)
+		switch {
+		case errors.Is(err, crdt.ErrNeedSnapshot):
+			resp.NeedSnapshot = true
+		case err != nil:
+			return nil, err
+		default:
+			if len(ops) > limit {
+				ops, resp.More = ops[:limit], true
+			}
+			if len(ops) > 0 {
+				resp.Ops = crdt.EncodeOps(ops)
+			}
+		}
+		c.notePeerVV(crdt.NodeID(from.ID), r.VV)
+		return encode(resp), nil
+	case methodPush:
+		var r pushRequest
+		if err := decode(req, &r); err != nil {
+			return nil, err
+		}
+		ops, err := crdt.DecodeOps(r.Ops)
+		if err != nil {
+			return nil, err
+		}
+		applied, err := c.cfg.Meta.Apply(ops)
+		if err != nil {
+			return nil, err
+		}
+		c.applied(applied)
+		return encode(pushResponse{VV: c.cfg.Meta.VersionVector()}), nil
+	case methodSnapshot:
+		return crdt.EncodeSnapshot(c.cfg.Meta.Snapshot()), nil
+	case methodChunkGet:
+		var r chunkRequest
+		if err := decode(req, &r); err != nil {
+			return nil, err
+		}
+		return c.cfg.Chunks.Get(ctx, r.ID)
+	default:
+		return nil, fmt.Errorf("unknown method %q", method)
+	}
+}
+
+// notePeerVV remembers what a pulling peer has, so pushes send only the rest.
+func (c *Cluster) notePeerVV(id crdt.NodeID, vv crdt.VersionVector) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.peers[id]; p != nil {
+		p.vv = vv
+	}
+}
+
+// FetchChunk gets a chunk blob from the first live peer that has it and
+// verifies it; a bad copy is skipped (logged) and the next peer is asked.
+func (c *Cluster) FetchChunk(ctx context.Context, id chunk.ID) ([]byte, error) {
+	c.mu.Lock()
+	var cands []*peer
+	for _, p := range c.peers {
+		if p.up {
+			cands = append(cands, p)
+		}
+	}
+	c.mu.Unlock()
+	var errs []error
+	for _, p := range cands {
+		blob, err := c.cfg.Transport.Call(ctx, p.addr, string(p.id), methodChunkGet, encode(chunkRequest{ID: id}))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := chunk.Decode(id, blob); err != nil {
+			c.log.Error("peer sent a corrupt chunk", "peer", p.id, "chunk", id, "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		return blob, nil
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("fetch chunk %s: no live peer: %w", id, chunk.ErrNotFound)
+	}
+	return nil, fmt.Errorf("fetch chunk %s: %w", id, errors.Join(errs...))
+}

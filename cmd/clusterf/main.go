@@ -1,0 +1,297 @@
+// Command clusterf runs a clusterf node, optionally with its FUSE mount.
+//
+//	clusterf [flags]              run a node (same as `clusterf serve`)
+//	clusterf mount DIR [flags]    run a node and mount the cluster at DIR
+//	clusterf version              print the version
+//
+// Every flag can also be given as an environment variable CLUSTERF_<NAME>
+// (upper case, dashes as underscores): --data-dir is CLUSTERF_DATA_DIR.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/clusterf/clusterf/chunk/engines"
+	"github.com/clusterf/clusterf/node"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// usageError marks a command-line mistake: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "clusterf: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "Run 'clusterf --help' for usage.")
+		return 2
+	}
+	return 1
+}
+
+// nodeFlags are the flags of every command that runs a node.
+type nodeFlags struct {
+	nodeID        string
+	dataDir       string
+	httpPort      int
+	discoveryPort int
+	storageMajor  string
+	storageMinor  string
+	chunkSize     int
+	quicPort      int
+	httpAddr      string
+	httpToken     string
+	httpInsecure  bool
+	webdav        string
+	clusterKey    string
+	peers         []string
+	debug         bool
+	noDesktop     bool
+	showVersion   bool
+
+	// Flags of the original clusterF whose features have not landed yet:
+	// accepted by name so scripts get a clear message instead of "unknown flag".
+	pending map[string]*string
+}
+
+// pendingFlags lists the original clusterF's flags not implemented yet,
+// with the issue that brings them.
+var pendingFlags = []struct{ name, usage string }{
+	{"export-dir", "mirror cluster files to a local directory (not implemented yet)"},
+	{"import-dir", "import files from a local directory (not implemented yet)"},
+	{"cluster-dir", "cluster path prefix for import/export (not implemented yet)"},
+	{"exclude-dirs", "directories to exclude from import (not implemented yet)"},
+	{"encryption-key", "at-rest encryption key (not implemented yet)"},
+	{"sim-nodes", "number of nodes to simulate (not implemented yet: [replication])"},
+	{"base-port", "base HTTP port for simulation nodes (not implemented yet: [replication])"},
+	{"no-store", "client mode (not implemented yet: [replication])"},
+	{"profiling", "profiling at startup (not implemented yet: [http])"},
+}
+
+func (f *nodeFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.nodeID, "node-id", "", "node identifier (generated at first start if empty)")
+	fs.StringVar(&f.dataDir, "data-dir", "./data", "base data directory; node data lives in <data-dir>/<node-id>")
+	fs.IntVar(&f.httpPort, "http-port", 0, "HTTP API port (0 = random in 30000-60000)")
+	fs.IntVar(&f.discoveryPort, "discovery-port", 9999, "UDP discovery port (0 = broadcast discovery off)")
+	fs.StringVar(&f.storageMajor, "storage-major", "", "chunk storage engine: rawfile|bolt (locked after first start; default rawfile)")
+	fs.StringVar(&f.storageMinor, "storage-minor", "", "storage format minor version")
+	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1", "HTTP listen address; anything but loopback requires the token (see --http-token, --http-insecure)")
+	fs.StringVar(&f.httpToken, "http-token", "", "HTTP access token (default: generated into the data dir at first start)")
+	fs.BoolVar(&f.httpInsecure, "http-insecure", false, "allow --http-addr beyond loopback WITHOUT a token (anyone who reaches it can read and write)")
+	fs.StringVar(&f.webdav, "webdav", "", "serve this cluster path over WebDAV at the HTTP root (always also at /webdav/)")
+	fs.IntVar(&f.quicPort, "quic-port", 0, "QUIC port for cluster traffic (0 = random; give a fixed one for --peers)")
+	fs.StringVar(&f.clusterKey, "cluster-key", "", "shared secret: only nodes with the same key join (empty = open LAN mode)")
+	fs.StringSliceVar(&f.peers, "peers", nil, "static peers' QUIC addresses host:port,... (for networks without broadcast)")
+	fs.IntVar(&f.chunkSize, "chunk-size", 0, "chunk size in bytes for new content (0 = 4 MiB)")
+	fs.BoolVar(&f.debug, "debug", false, "verbose debug logging (every FUSE request)")
+	fs.BoolVar(&f.noDesktop, "no-desktop", false, "don't open the desktop UI")
+	f.pending = map[string]*string{}
+	for _, p := range pendingFlags {
+		f.pending[p.name] = fs.String(p.name, "", p.usage)
+		fs.Lookup(p.name).Hidden = true
+	}
+}
+
+// validate checks flag values after parsing (and after the environment).
+func (f *nodeFlags) validate(fs *pflag.FlagSet) error {
+	for _, p := range pendingFlags {
+		if fs.Changed(p.name) {
+			return usageError{fmt.Errorf("--%s: this feature is not implemented in clusterf %s yet", p.name, version)}
+		}
+	}
+	if f.httpPort < 0 || f.httpPort > 65535 {
+		return usageError{fmt.Errorf("--http-port %d: must be 0-65535", f.httpPort)}
+	}
+	if f.discoveryPort < 0 || f.discoveryPort > 65535 {
+		return usageError{fmt.Errorf("--discovery-port %d: must be 0-65535", f.discoveryPort)}
+	}
+	if f.storageMajor != "" && !slices.Contains(engines.Names(), f.storageMajor) {
+		return usageError{fmt.Errorf("--storage-major %q: unknown engine (valid: %s)", f.storageMajor, strings.Join(engines.Names(), ", "))}
+	}
+	if f.quicPort < 0 || f.quicPort > 65535 {
+		return usageError{fmt.Errorf("--quic-port %d: must be 0-65535", f.quicPort)}
+	}
+	if f.chunkSize < 0 || f.chunkSize > 16<<20 || f.chunkSize != 0 && f.chunkSize < 4096 {
+		return usageError{fmt.Errorf("--chunk-size %d: must be 0 or 4096-16777216", f.chunkSize)}
+	}
+	return nil
+}
+
+// applyEnv sets every flag not given on the command line from
+// CLUSTERF_<NAME>, if that variable is set.
+func applyEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if err != nil || fl.Changed || fl.Name == "help" {
+			return
+		}
+		env := "CLUSTERF_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if serr := fs.Set(fl.Name, v); serr != nil {
+				err = usageError{fmt.Errorf("%s=%q: %w", env, v, serr)}
+			}
+		}
+	})
+	return err
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	var nf nodeFlags
+	root := &cobra.Command{
+		Use:   "clusterf",
+		Short: "clusterf: a self-organizing peer-to-peer filesystem cluster (the F stands for frog)",
+		Long: `clusterf runs a node of a peer-to-peer filesystem cluster.
+
+  clusterf mount /mnt/frog    run a node and mount the cluster at /mnt/frog
+  clusterf                    run a node without a mount (same as 'clusterf serve')
+
+Every flag can also be set as CLUSTERF_<FLAG_NAME>, e.g. CLUSTERF_DATA_DIR.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if nf.showVersion {
+				fmt.Fprintln(stdout, "clusterf", version)
+				return nil
+			}
+			return runNode(cmd.Context(), &nf, "", stdout, stderr)
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	nf.register(root.PersistentFlags())
+	root.Flags().BoolVar(&nf.showVersion, "version", false, "print the version and exit")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := applyEnv(cmd.Flags()); err != nil {
+			return err
+		}
+		return nf.validate(cmd.Flags())
+	}
+
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a node without a mount",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runNode(cmd.Context(), &nf, "", stdout, stderr)
+		},
+	}
+	mount := &cobra.Command{
+		Use:   "mount DIR",
+		Short: "Run a node and mount the cluster at DIR (unmounts on SIGINT/SIGTERM)",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runNode(cmd.Context(), &nf, args[0], stdout, stderr)
+		},
+	}
+	versionCmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintln(stdout, "clusterf", version)
+			return nil
+		},
+	}
+	root.AddCommand(serve, mount, versionCmd)
+	root.Args = usageArgs(cobra.NoArgs)
+	return root
+}
+
+// usageArgs makes an argument-count error a usage error (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// runNode runs one node until SIGINT/SIGTERM (or until its mount is
+// unmounted from outside), then shuts it down cleanly.
+func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr io.Writer) error {
+	level := slog.LevelInfo
+	if nf.debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	n, err := node.New(node.Config{
+		NodeID:        nf.nodeID,
+		DataDir:       nf.dataDir,
+		HTTPPort:      nf.httpPort,
+		DiscoveryPort: nf.discoveryPort,
+		StorageMajor:  nf.storageMajor,
+		StorageMinor:  nf.storageMinor,
+		Mount:         mountDir,
+		ChunkSize:     nf.chunkSize,
+		QUICPort:      nf.quicPort,
+		HTTPAddr:      nf.httpAddr,
+		HTTPToken:     nf.httpToken,
+		HTTPInsecure:  nf.httpInsecure,
+		WebDAV:        nf.webdav,
+		Version:       version,
+		ClusterKey:    nf.clusterKey,
+		Peers:         nf.peers,
+		Debug:         nf.debug,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := n.Start(ctx); err != nil {
+		n.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "clusterf %s\n  node id:   %s\n  data dir:  %s\n  dashboard: %s/monitor\n  api:       %s/api/files/\n", version, n.ID, n.Dir, n.HTTPURL(), n.HTTPURL())
+	if mp := n.Mountpoint(); mp != "" {
+		fmt.Fprintf(stdout, "  mount:     %s\n", mp)
+	}
+	fmt.Fprintf(stdout, "  quic port: %d\n", n.QUICPort())
+	if n.FirstToken != "" {
+		fmt.Fprintf(stdout, "  HTTP token (shown once, saved in %s/http-token): %s\n", n.Dir, n.FirstToken)
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", "signal")
+	case <-n.Done():
+		log.Info("shutting down", "reason", "mount went away")
+	}
+	return n.Close()
+}

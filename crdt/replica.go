@@ -1,0 +1,245 @@
+package crdt
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by a Replica after Close.
+var ErrClosed = errors.New("crdt: replica closed")
+
+// Replica is one node's copy of the replicated namespace: the state, the
+// per-origin op logs and the undo log of the move algorithm. Safe for
+// concurrent use. Every method that changes state returns only after the
+// changes are durable in the Store (group commit: concurrent callers share one
+// Store.Append).
+type Replica struct {
+	node      NodeID
+	clock     *Clock
+	store     Store
+	snapEvery int
+	newID     func() InodeID // NewInodeID; tests make it deterministic
+
+	mu     sync.RWMutex // guards st, pending, enqueued, closed
+	st     *state
+	closed bool
+
+	// group commit: ops applied in memory wait in pending (in apply order);
+	// one flusher at a time writes all of them with one Store.Append.
+	pending   []Op
+	enqueued  uint64 // ops ever enqueued
+	snapDue   bool
+	flushMu   sync.Mutex // guards durable, sinceSnap; taken before mu
+	durable   uint64     // ops ever made durable
+	sinceSnap int
+
+	brokenMu sync.Mutex // leaf lock
+	broken   error      // first store error; the replica refuses changes after it
+}
+
+// Options configures a Replica.
+type Options struct {
+	Node  NodeID
+	Clock *Clock // nil: NewClock(Node, time.Now)
+	Store Store  // nil: in-memory only (tests)
+	// SnapshotEvery: write a snapshot to Store after this many new ops so
+	// start-up replays a bounded log (0: 10000).
+	SnapshotEvery int
+}
+
+// Open loads the replica from opts.Store (latest snapshot plus the ops after
+// it) or starts empty (a fresh namespace has the root directory with mode
+// 0755, uid/gid 0).
+func Open(opts Options) (*Replica, error) {
+	if !ValidNodeID(opts.Node) {
+		return nil, fmt.Errorf("crdt: invalid node id %q", opts.Node)
+	}
+	r := &Replica{node: opts.Node, clock: opts.Clock, store: opts.Store, snapEvery: opts.SnapshotEvery, newID: NewInodeID}
+	if r.clock == nil {
+		r.clock = NewClock(opts.Node, time.Now)
+	}
+	if r.snapEvery <= 0 {
+		r.snapEvery = 10000
+	}
+	r.st = newState()
+	if r.store != nil {
+		snap, ops, err := r.store.Load()
+		if err != nil {
+			return nil, fmt.Errorf("crdt: load: %w", err)
+		}
+		if snap != nil {
+			st, err := restore(snap)
+			if err != nil {
+				return nil, fmt.Errorf("crdt: load snapshot: %w", err)
+			}
+			r.st = st
+		}
+		for i := range ops {
+			if err := validateOp(&ops[i]); err != nil {
+				return nil, fmt.Errorf("crdt: load: %w", err)
+			}
+			r.st.applyRemote(&ops[i])
+			r.clock.Observe(ops[i].TS)
+		}
+		r.sinceSnap = len(ops)
+	}
+	r.clock.Observe(r.st.maxTS)
+	r.st.dirty = true
+	r.st.refresh()
+	return r, nil
+}
+
+// Close flushes and closes the store.
+func (r *Replica) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	target := r.enqueued
+	r.mu.Unlock()
+	err := r.flush(target)
+	if r.store != nil {
+		err = errors.Join(err, r.store.Close())
+	}
+	return err
+}
+
+// Node returns the local node id.
+func (r *Replica) Node() NodeID { return r.node }
+
+// Clock returns the replica's clock.
+func (r *Replica) Clock() *Clock { return r.clock }
+
+// Update runs fn under the replica's write lock. fn reads the current state
+// through tx and issues changes with tx's methods; each change becomes an op
+// (next local sequence number, Clock.Now()) and is applied immediately, so
+// later reads in fn see it. fn must validate before issuing ops: ops issued
+// before fn returns an error are kept. Update returns the new ops once they
+// are durable.
+func (r *Replica) Update(fn func(tx *Tx) error) ([]Op, error) {
+	tx := &Tx{r: r}
+	var ferr error
+	target, err := func() (uint64, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err := r.usableLocked(); err != nil {
+			return 0, err
+		}
+		tx.View = &View{s: r.st}
+		// Ops issued before a panic in fn are applied: queue them anyway.
+		defer func() { tx.View.s = nil }() // the view must not escape
+		defer func() { r.enqueueLocked(tx.ops) }()
+		ferr = fn(tx)
+		return r.enqueued + uint64(len(tx.ops)), nil
+	}()
+	if err != nil {
+		return nil, err
+	}
+	if r.store == nil {
+		target = 0
+	}
+	if err := r.flush(target); err != nil {
+		return tx.ops, err
+	}
+	return tx.ops, ferr
+}
+
+func (r *Replica) usableLocked() error {
+	if r.closed {
+		return ErrClosed
+	}
+	return r.brokenErr()
+}
+
+func (r *Replica) brokenErr() error {
+	r.brokenMu.Lock()
+	defer r.brokenMu.Unlock()
+	return r.broken
+}
+
+func (r *Replica) setBroken(err error) error {
+	r.brokenMu.Lock()
+	defer r.brokenMu.Unlock()
+	if r.broken == nil {
+		r.broken = err
+	}
+	return r.broken
+}
+
+func (r *Replica) enqueueLocked(ops []Op) uint64 {
+	if r.store != nil && len(ops) > 0 {
+		r.pending = append(r.pending, ops...)
+		r.enqueued += uint64(len(ops))
+	}
+	return r.enqueued
+}
+
+// flush makes every op enqueued up to target durable (group commit).
+func (r *Replica) flush(target uint64) error {
+	if r.store == nil {
+		return nil
+	}
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	if err := r.brokenErr(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.durable >= target && !r.snapDue {
+		r.mu.Unlock()
+		return nil
+	}
+	batch, end := r.pending, r.enqueued
+	r.pending = nil
+	r.sinceSnap += len(batch)
+	var snap *Snapshot
+	if r.snapDue || r.sinceSnap >= r.snapEvery {
+		snap = r.st.snapshot()
+		r.snapDue = false
+		r.sinceSnap = 0
+	}
+	r.mu.Unlock()
+	if len(batch) > 0 {
+		if err := r.store.Append(batch); err != nil {
+			return r.setBroken(fmt.Errorf("crdt: append ops: %w", err))
+		}
+	}
+	r.durable = end
+	if snap != nil {
+		if err := r.store.SaveSnapshot(snap); err != nil {
+			return r.setBroken(fmt.Errorf("crdt: save snapshot: %w", err))
+		}
+	}
+	return nil
+}
+
+// View runs fn under the read lock. The View must not escape fn.
+func (r *Replica) View(fn func(v *View) error) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return fn(&View{s: r.st})
+}
+
+// VersionVector returns a copy of the ops seen per origin.
+func (r *Replica) VersionVector() VersionVector {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v := r.st.vv.Clone()
+	if v == nil {
+		v = VersionVector{}
+	}
+	return v
+}
+
+// EncodeState returns the canonical encoding of the materialized state (tree,
+// attributes, content registers, xattrs, settings, version vector), excluding
+// logs. Replicas that have applied the same ops return identical bytes.
+func (r *Replica) EncodeState() []byte {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return encodeState(r.st.stateRec())
+}

@@ -1,0 +1,140 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/clusterf/clusterf/cluster"
+	"github.com/clusterf/clusterf/crdt"
+	"github.com/clusterf/clusterf/discovery"
+	"github.com/clusterf/clusterf/transport"
+)
+
+// openCluster binds the QUIC transport and builds the cluster layer.
+func (n *Node) openCluster() error {
+	var key []byte
+	if n.cfg.ClusterKey != "" {
+		key = []byte(n.cfg.ClusterKey)
+	}
+	tr, err := transport.New(transport.Config{
+		NodeID:     string(n.ID),
+		ClusterKey: key,
+		Listen:     net.JoinHostPort("0.0.0.0", strconv.Itoa(n.cfg.QUICPort)),
+		Logger:     n.log,
+		Handler: transport.HandlerFunc(func(ctx context.Context, p transport.PeerInfo, method string, req []byte) ([]byte, error) {
+			// A peer that reached us first (it has us as a static peer or
+			// heard our announcement) becomes known without discovery.
+			n.Cluster.AddPeer(crdt.NodeID(p.ID), p.Addr, 0)
+			return n.Cluster.HandleRPC(ctx, p, method, req)
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("start transport: %w", err)
+	}
+	n.Transport = tr
+	n.Cluster = cluster.New(cluster.Config{
+		Self:         n.ID,
+		Meta:         n.Meta,
+		Chunks:       n.Chunks,
+		Transport:    tr,
+		Logger:       n.log.With("component", "cluster"),
+		SyncInterval: n.cfg.SyncInterval,
+		OnApplied:    n.onRemoteOps,
+	})
+	return nil
+}
+
+// QUICPort returns the port the transport listens on.
+func (n *Node) QUICPort() int { return n.Transport.Addr().(*net.UDPAddr).Port }
+
+// startCluster runs the transport, the cluster loops, discovery and the
+// static peer resolver under ctx.
+func (n *Node) startCluster(ctx context.Context) error {
+	if n.cfg.ClusterKey == "" {
+		n.log.Warn("OPEN LAN MODE: no --cluster-key, so any machine on this network can join this cluster and read and write its files")
+	}
+	n.goFunc(func() { n.Transport.Serve(ctx) })
+	n.goFunc(func() { n.Cluster.Run(ctx) })
+	var key []byte
+	if n.cfg.ClusterKey != "" {
+		key = []byte(n.cfg.ClusterKey)
+	}
+	d, err := discovery.New(discovery.Config{
+		NodeID:         string(n.ID),
+		ClusterKey:     key,
+		Port:           n.cfg.DiscoveryPort,
+		BroadcastAddrs: n.cfg.BroadcastAddrs,
+		StaticPeers:    n.cfg.Peers,
+		QUICPort:       n.QUICPort(),
+		HTTPPort:       n.httpPort,
+		Logger:         n.log.With("component", "discovery"),
+		OnPeer: func(p discovery.Peer) {
+			if p.NodeID == "" { // a static peer: learn its id from the QUIC hello
+				n.goFunc(func() { n.resolveStaticPeer(ctx, p.Addr) })
+				return
+			}
+			n.Cluster.AddPeer(crdt.NodeID(p.NodeID), p.Addr, p.HTTPPort)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("start discovery: %w", err)
+	}
+	n.Discovery = d
+	n.goFunc(func() {
+		if err := d.Run(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("discovery stopped", "err", err)
+		}
+	})
+	return nil
+}
+
+// resolveStaticPeer pings a --peers address until it answers, then adds
+// the member behind it.
+func (n *Node) resolveStaticPeer(ctx context.Context, addr string) {
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := n.Transport.Ping(pctx, addr)
+		cancel()
+		if err == nil {
+			for _, p := range n.Transport.Peers() {
+				if p.Addr == addr || sameHostPort(p.Addr, addr) {
+					n.Cluster.AddPeer(crdt.NodeID(p.ID), addr, 0)
+					return
+				}
+			}
+		}
+		n.log.Debug("static peer not reachable yet", "addr", addr, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func sameHostPort(a, b string) bool {
+	ua, err1 := net.ResolveUDPAddr("udp", a)
+	ub, err2 := net.ResolveUDPAddr("udp", b)
+	return err1 == nil && err2 == nil && ua.IP.Equal(ub.IP) && ua.Port == ub.Port
+}
+
+// onRemoteOps runs after remote ops are applied: kernel caches of the mount
+// are invalidated so `ls` shows the change at once.
+func (n *Node) onRemoteOps(ops []crdt.Op) {
+	if m := n.mount; m != nil && len(ops) > 0 {
+		m.Invalidate(ops)
+	}
+}
+
+// goFunc runs fn in a goroutine owned by the node (Close waits for it).
+func (n *Node) goFunc(fn func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn()
+	}()
+}

@@ -1,0 +1,92 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/clusterf/clusterf/crdt"
+)
+
+// Config describes one node. The zero value of each field is its default.
+type Config struct {
+	NodeID        string // "" = generated at first start and remembered in DataDir
+	DataDir       string // base data dir; the node's files live in DataDir/<node-id>
+	HTTPPort      int    // 0 = random in 30000-60000
+	HTTPAddr      string // listen address (default 127.0.0.1)
+	HTTPToken     string // "" = generated into the data dir at first start
+	HTTPInsecure  bool   // allow a non-loopback HTTPAddr without a token
+	WebDAV        string // cluster path served over WebDAV at the HTTP root ("" = only /webdav/)
+	Version       string // shown on /status
+	DiscoveryPort int    // 0 = broadcast discovery off
+	// BroadcastAddrs overrides the discovery destinations (tests, simulation).
+	BroadcastAddrs []string
+	QUICPort       int           // 0 = random
+	ClusterKey     string        // "" = open LAN mode (loud warning)
+	Peers          []string      // static peers' QUIC addresses host:port
+	SyncInterval   time.Duration // 0 = 2s
+	StorageMajor   string        // chunk storage engine ("" = as recorded, else rawfile)
+	StorageMinor   string
+	Mount          string // mount point ("" = no FUSE mount)
+	ChunkSize      int    // 0 = replica.DefaultChunkSize
+	Debug          bool   // log every FUSE request
+	Logger         *slog.Logger
+}
+
+// nodeIDFile remembers a generated node id in the base data dir.
+const nodeIDFile = ".node-id"
+
+// resolveNodeID returns the configured id, the remembered one, or a new one
+// (remembered for the next start).
+func resolveNodeID(cfg Config) (crdt.NodeID, error) {
+	if cfg.NodeID != "" {
+		id := crdt.NodeID(cfg.NodeID)
+		if !crdt.ValidNodeID(id) {
+			return "", fmt.Errorf("invalid node id %q: use 1-64 characters from A-Z a-z 0-9 . _ -", cfg.NodeID)
+		}
+		return id, nil
+	}
+	path := filepath.Join(cfg.DataDir, nodeIDFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		id := crdt.NodeID(strings.TrimSpace(string(b)))
+		if !crdt.ValidNodeID(id) {
+			return "", fmt.Errorf("node id file %s holds an invalid id %q", path, b)
+		}
+		return id, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("read node id: %w", err)
+	}
+	var r [4]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	host, _ := os.Hostname()
+	host = strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' {
+			return c
+		}
+		return -1
+	}, host)
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	if host == "" {
+		host = "node"
+	}
+	id := crdt.NodeID(host + "-" + hex.EncodeToString(r[:]))
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("remember node id: %w", err)
+	}
+	return id, nil
+}

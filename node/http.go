@@ -1,0 +1,174 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/clusterf/clusterf/api"
+	"github.com/clusterf/clusterf/webdav"
+)
+
+// tokenFile holds the HTTP access token, generated at first start.
+const tokenFile = "http-token"
+
+// listenHTTP binds the HTTP port: HTTPPort, or a random free port in
+// 30000-60000 when it is 0.
+func (n *Node) listenHTTP() (net.Listener, error) {
+	host := n.cfg.HTTPAddr
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if n.cfg.HTTPPort != 0 {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(n.cfg.HTTPPort)))
+		if err != nil {
+			return nil, fmt.Errorf("listen http: %w", err)
+		}
+		return l, nil
+	}
+	var lastErr error
+	for range 50 {
+		r, _ := rand.Int(rand.Reader, big.NewInt(30001))
+		port := 30000 + int(r.Int64())
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err == nil {
+			return l, nil
+		}
+		lastErr = err
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("listen http: no free port in 30000-60000: %w", lastErr)
+}
+
+// isLoopback reports whether host only listens on loopback.
+func isLoopback(host string) bool {
+	if host == "" || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// loadToken returns the HTTP token: --http-token, else the one in the data
+// dir, else a new one saved there (first is true only then).
+func (n *Node) loadToken() (token string, first bool, err error) {
+	if n.cfg.HTTPToken != "" {
+		return n.cfg.HTTPToken, false, nil
+	}
+	path := filepath.Join(n.Dir, tokenFile)
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("read http token: %w", err)
+	}
+	var r [24]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", false, err
+	}
+	token = hex.EncodeToString(r[:])
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("save http token: %w", err)
+	}
+	return token, true, nil
+}
+
+// startHTTP serves the REST API, WebDAV, metrics and profiling on one port.
+func (n *Node) startHTTP(ctx context.Context) error {
+	host := n.cfg.HTTPAddr
+	token, first, err := n.loadToken()
+	if err != nil {
+		return err
+	}
+	require := !isLoopback(host) && !n.cfg.HTTPInsecure
+	if !isLoopback(host) && n.cfg.HTTPInsecure {
+		n.warnings = append(n.warnings, "HTTP listens on "+host+" without a token (--http-insecure): anyone who can reach it can read and change every file")
+		n.log.Warn("HTTP without access control", "addr", host)
+	}
+	if require && first {
+		n.FirstToken = token
+	}
+	dav, err := webdav.New(n.FS, "/", "/webdav", n.log)
+	if err != nil {
+		return fmt.Errorf("webdav: %w", err)
+	}
+	var davRoot http.Handler
+	if n.cfg.WebDAV != "" {
+		if davRoot, err = webdav.New(n.FS, n.cfg.WebDAV, "", n.log); err != nil {
+			return fmt.Errorf("webdav %s: %w", n.cfg.WebDAV, err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.Registry = reg
+	srv, err := api.New(api.Config{
+		FS:           n.FS,
+		Cluster:      (*clusterView)(n),
+		Logger:       n.log,
+		Token:        token,
+		RequireToken: require,
+		WebDAV:       dav,
+		WebDAVRoot:   davRoot,
+		WebDAVAtRoot: davRoot != nil,
+		Registry:     reg,
+		NodeID:       string(n.ID),
+	})
+	if err != nil {
+		return err
+	}
+	l, err := n.listenHTTP()
+	if err != nil {
+		return err
+	}
+	n.httpPort = l.Addr().(*net.TCPAddr).Port
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          nil,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	n.goFunc(func() {
+		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	})
+	n.goFunc(func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			hs.Close()
+		}
+	})
+	n.log.Info("http serving", "addr", l.Addr().String(), "token_required", require)
+	return nil
+}
+
+// HTTPPort returns the port the HTTP server listens on (0 before Start).
+func (n *Node) HTTPPort() int { return n.httpPort }
+
+// HTTPURL returns the base URL of the HTTP server.
+func (n *Node) HTTPURL() string {
+	host := n.cfg.HTTPAddr
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(n.httpPort))
+}

@@ -1,0 +1,207 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/chunk/engines"
+	"github.com/clusterf/clusterf/cluster"
+	"github.com/clusterf/clusterf/crdt"
+	"github.com/clusterf/clusterf/discovery"
+	"github.com/clusterf/clusterf/fusefs"
+	"github.com/clusterf/clusterf/replica"
+	"github.com/clusterf/clusterf/transport"
+)
+
+// Node is one running clusterf node.
+type Node struct {
+	ID     crdt.NodeID
+	Dir    string // DataDir/<node-id>
+	Meta   *crdt.Replica
+	Chunks chunk.Store
+	FS     *replica.FS
+
+	Transport *transport.Transport
+	Cluster   *cluster.Cluster
+	Discovery *discovery.Discovery
+
+	// Registry holds the node's Prometheus metrics (after Start).
+	Registry *prometheus.Registry
+	// FirstToken is the HTTP token generated at this start, to print once
+	// ("" if it existed or none is needed).
+	FirstToken string
+
+	cfg      Config
+	log      *slog.Logger
+	mount    *fusefs.Server
+	httpPort int
+	started  time.Time
+	warnings []string
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   chan struct{} // closed when the mount goes away
+	once   sync.Once
+}
+
+// New opens the node's data dir: the storage format lock, the metadata
+// replica (meta.db), the chunk store and the filesystem core.
+func New(cfg Config) (_ *Node, err error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	id, err := resolveNodeID(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(filepath.Join(cfg.DataDir, string(id)))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create node dir: %w", err)
+	}
+	major, minor, err := engines.ResolveFormat(dir, cfg.StorageMajor, cfg.StorageMinor)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{ID: id, Dir: dir, cfg: cfg, log: log.With("node", string(id)), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			n.closeStores()
+		}
+	}()
+	n.Chunks, err = engines.Open(major, filepath.Join(dir, "chunks"))
+	if err != nil {
+		return nil, fmt.Errorf("open chunk store: %w", err)
+	}
+	if err := engines.LockFormat(dir, major, minor); err != nil {
+		return nil, err
+	}
+	store, err := crdt.OpenBoltStore(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open metadata: %w", err)
+	}
+	n.Meta, err = crdt.Open(crdt.Options{Node: id, Store: store})
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("load metadata: %w", err)
+	}
+	if err := n.openCluster(); err != nil {
+		return nil, err
+	}
+	n.FS, err = replica.New(replica.Config{
+		Meta:       n.Meta,
+		Chunks:     n.Chunks,
+		Fetcher:    n.Cluster,
+		OnCommit:   n.Cluster.Changed,
+		StagingDir: filepath.Join(dir, "staging"),
+		StatfsDir:  dir,
+		ChunkSize:  cfg.ChunkSize,
+		Logger:     n.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.log.Info("node opened", "data_dir", dir, "storage", major)
+	return n, nil
+}
+
+// Start starts the node's background work; it stops when ctx ends or Close
+// is called.
+func (n *Node) Start(ctx context.Context) error {
+	ctx, n.cancel = context.WithCancel(ctx)
+	n.started = time.Now()
+	if n.cfg.Mount != "" {
+		srv, err := fusefs.Mount(n.cfg.Mount, n.FS, fusefs.Options{
+			Debug:      n.cfg.Debug,
+			Logger:     n.log,
+			AllowOther: os.Geteuid() == 0,
+		})
+		if err != nil {
+			n.cancel()
+			n.wg.Wait()
+			return err
+		}
+		n.mount = srv
+		n.log.Info("mounted", "mountpoint", srv.Dir())
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			srv.Wait()
+			n.once.Do(func() { close(n.done) })
+		}()
+	}
+	if err := n.startHTTP(ctx); err != nil {
+		n.Close()
+		return err
+	}
+	// The cluster starts after the mount exists: remote changes invalidate
+	// its kernel caches.
+	if err := n.startCluster(ctx); err != nil {
+		n.Close()
+		return err
+	}
+	return nil
+}
+
+// Mountpoint returns the mount point ("" without a mount).
+func (n *Node) Mountpoint() string {
+	if n.mount == nil {
+		return ""
+	}
+	return n.mount.Dir()
+}
+
+// Done is closed when the node's mount goes away (for example an external
+// `fusermount3 -u`). Without a mount it is never closed.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Close unmounts, stops everything Start started, waits for it and closes
+// the stores.
+func (n *Node) Close() error {
+	var errs []error
+	if n.cancel != nil {
+		n.cancel()
+	}
+	if n.mount != nil {
+		if err := n.mount.Unmount(); err != nil {
+			errs = append(errs, err)
+		} else {
+			n.log.Info("unmounted", "mountpoint", n.mount.Dir())
+		}
+	}
+	n.wg.Wait()
+	errs = append(errs, n.closeStores())
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeStores() error {
+	var errs []error
+	if n.Transport != nil {
+		errs = append(errs, n.Transport.Close())
+	}
+	if n.FS != nil {
+		errs = append(errs, n.FS.Close())
+	}
+	if n.Meta != nil {
+		errs = append(errs, n.Meta.Close())
+	}
+	if n.Chunks != nil {
+		errs = append(errs, n.Chunks.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,632 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/crdt"
+)
+
+// openFile is the shared, refcounted state of one open inode: the committed
+// version it derives from and the write-back staging file. Its mutex
+// serializes every content operation on the inode.
+type openFile struct {
+	fs   *FS
+	id   crdt.InodeID
+	refs int // guarded by fs.mu
+
+	mu      sync.Mutex
+	base    crdt.Content // committed content the staging derives from
+	baseVer crdt.OpID
+	// baseValid bounds what of base still shows: after a truncate below it,
+	// base bytes past the new size must read as zeros even when the file
+	// grows again.
+	baseValid int64
+	fixed     bool // a conflict sibling: base never changes, never written
+
+	staging *os.File
+	dirty   map[int64]bool // chunk index -> held in staging
+	size    int64
+	changed bool  // differs from base: commit needed
+	mtime   int64 // pending mtime (unix ns) to commit; 0: none
+
+	cacheID   crdt.ChunkID // one decoded chunk, for sequential reads
+	cacheData []byte
+}
+
+// Handle is one open file description.
+type Handle struct {
+	fs     *FS
+	of     *openFile
+	ref    crdt.Ref
+	append bool
+	mu     sync.Mutex
+	closed bool
+}
+
+// Open opens a file (flags as open(2): O_TRUNC truncates, O_APPEND appends).
+// A conflict sibling opens read-only.
+func (f *FS) Open(ctx context.Context, ref crdt.Ref, flags int) (*Handle, error) {
+	writable := flags&(os.O_WRONLY|os.O_RDWR) != 0 || flags&os.O_TRUNC != 0
+	if !ref.Version.IsZero() {
+		if writable {
+			return nil, fmt.Errorf("open: %w", ErrReadOnly)
+		}
+		var c crdt.Content
+		err := f.meta.View(func(v *crdt.View) error {
+			var err error
+			c, err = v.Version(ref)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open conflict copy: %w", err)
+		}
+		of := &openFile{fs: f, id: ref.Inode, base: c, baseVer: ref.Version, size: c.Size, baseValid: c.Size, fixed: true}
+		return &Handle{fs: f, of: of, ref: ref}, nil
+	}
+	of, err := f.acquire(ref.Inode)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handle{fs: f, of: of, ref: ref, append: flags&os.O_APPEND != 0}
+	if flags&os.O_TRUNC != 0 {
+		of.mu.Lock()
+		err := of.truncate(0)
+		of.mu.Unlock()
+		if err != nil {
+			f.releaseOpen(of)
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// acquire returns the open-file entry of a regular file, creating it.
+func (f *FS) acquire(id crdt.InodeID) (*openFile, error) {
+	var ino crdt.Inode
+	err := f.meta.View(func(v *crdt.View) error {
+		var err error
+		ino, err = v.Inode(id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	switch ino.Kind {
+	case crdt.KindDir:
+		return nil, fmt.Errorf("open: %w", crdt.ErrIsDir)
+	case crdt.KindSymlink:
+		return nil, fmt.Errorf("open: %w", crdt.ErrInvalid)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, ErrClosed
+	}
+	of := f.open[id]
+	if of == nil {
+		of = &openFile{fs: f, id: id, base: ino.Content, baseVer: ino.Version, size: ino.Content.Size, baseValid: ino.Content.Size}
+		f.open[id] = of
+	}
+	of.refs++
+	return of, nil
+}
+
+// releaseOpen drops a reference; the last one commits what is left and
+// removes the staging file.
+func (f *FS) releaseOpen(of *openFile) error {
+	f.mu.Lock()
+	of.refs--
+	last := of.refs == 0
+	if last && f.open[of.id] == of {
+		delete(f.open, of.id)
+	}
+	f.mu.Unlock()
+	if !last {
+		return nil
+	}
+	of.mu.Lock()
+	defer of.mu.Unlock()
+	err := of.commit(context.Background())
+	of.discardStaging()
+	return err
+}
+
+// overlayOpen shows unflushed size and mtime of an open file in a. Never
+// call it with the replica's lock held.
+func (f *FS) overlayOpen(a *Attr) {
+	if a.Kind != crdt.KindFile || !a.Ref.Version.IsZero() {
+		return
+	}
+	f.mu.Lock()
+	of := f.open[a.Ref.Inode]
+	f.mu.Unlock()
+	if of == nil {
+		return
+	}
+	of.mu.Lock()
+	defer of.mu.Unlock()
+	if !of.changed {
+		return
+	}
+	a.Size = of.size
+	a.Blocks = (of.size + 511) / 512
+	if of.mtime != 0 {
+		a.Mtime = nsTime(of.mtime)
+		a.Ctime = a.Mtime
+	}
+}
+
+func (f *FS) forgetPendingMtime(id crdt.InodeID) {
+	f.mu.Lock()
+	of := f.open[id]
+	f.mu.Unlock()
+	if of != nil {
+		of.mu.Lock()
+		of.mtime = 0
+		of.mu.Unlock()
+	}
+}
+
+// truncate changes the size of a file, open or not, and commits.
+func (f *FS) truncate(ctx context.Context, id crdt.InodeID, size int64) error {
+	if size < 0 {
+		return fmt.Errorf("truncate: %w", crdt.ErrInvalid)
+	}
+	of, err := f.acquire(id)
+	if err != nil {
+		return fmt.Errorf("truncate: %w", err)
+	}
+	of.mu.Lock()
+	err = of.truncate(size)
+	if err == nil {
+		err = of.commit(ctx)
+	}
+	of.mu.Unlock()
+	if rerr := f.releaseOpen(of); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Size returns the current size of the open file, including unflushed writes.
+func (h *Handle) Size() int64 {
+	h.of.mu.Lock()
+	defer h.of.mu.Unlock()
+	h.of.refresh()
+	return h.of.size
+}
+
+// Ref returns what the handle has open.
+func (h *Handle) Ref() crdt.Ref { return h.ref }
+
+// ReadAt reads like io.ReaderAt: n < len(p) only with an error (io.EOF at
+// the end of the file).
+func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read: %w", crdt.ErrInvalid)
+	}
+	of := h.of
+	of.mu.Lock()
+	defer of.mu.Unlock()
+	of.refresh()
+	if off >= of.size {
+		return 0, io.EOF
+	}
+	n := len(p)
+	if rest := of.size - off; int64(n) > rest {
+		n = int(rest)
+	}
+	if err := of.read(ctx, p[:n], off); err != nil {
+		return 0, err
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// WriteAt writes p at off (at the end of the file for O_APPEND handles).
+func (h *Handle) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if h.of.fixed {
+		return 0, fmt.Errorf("write: %w", ErrReadOnly)
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("write: %w", crdt.ErrInvalid)
+	}
+	of := h.of
+	of.mu.Lock()
+	defer of.mu.Unlock()
+	of.refresh()
+	if h.append {
+		off = of.size
+	}
+	if err := of.write(p, off); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Truncate sets the size of the open file (committed on Flush).
+func (h *Handle) Truncate(size int64) error {
+	if h.of.fixed {
+		return fmt.Errorf("truncate: %w", ErrReadOnly)
+	}
+	if size < 0 {
+		return fmt.Errorf("truncate: %w", crdt.ErrInvalid)
+	}
+	h.of.mu.Lock()
+	defer h.of.mu.Unlock()
+	h.of.refresh()
+	return h.of.truncate(size)
+}
+
+// Flush commits unflushed writes: when it returns nil they are durable.
+func (h *Handle) Flush(ctx context.Context) error {
+	if h.of.fixed {
+		return nil
+	}
+	h.of.mu.Lock()
+	defer h.of.mu.Unlock()
+	return h.of.commit(ctx)
+}
+
+// Fsync is Flush (metadata commits are durable when they return).
+func (h *Handle) Fsync(ctx context.Context) error { return h.Flush(ctx) }
+
+// Release closes the handle; the last handle of an inode commits what is
+// left and frees the staging file.
+func (h *Handle) Release() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	if h.of.fixed {
+		return nil
+	}
+	return h.fs.releaseOpen(h.of)
+}
+
+// ---- openFile internals; all called with of.mu held ----
+
+// refresh follows the committed version while nothing is staged, so a
+// handle sees writes made through other frontends or nodes.
+func (of *openFile) refresh() {
+	if of.changed || of.fixed {
+		return
+	}
+	_ = of.fs.meta.View(func(v *crdt.View) error {
+		if ino, err := v.Inode(of.id); err == nil && ino.Version != of.baseVer {
+			of.base, of.baseVer, of.size, of.baseValid = ino.Content, ino.Version, ino.Content.Size, ino.Content.Size
+		}
+		return nil
+	})
+}
+
+func (of *openFile) cs() int64 { return int64(of.fs.chunkSize) }
+
+// read fills p from offset off; the caller clipped p to the file size.
+func (of *openFile) read(ctx context.Context, p []byte, off int64) error {
+	cs := of.cs()
+	for len(p) > 0 {
+		idx := off / cs
+		within := off % cs
+		n := int64(len(p))
+		if rest := cs - within; n > rest {
+			n = rest
+		}
+		part := p[:n]
+		if of.dirty[idx] {
+			m, err := of.staging.ReadAt(part, off)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("read staging: %w", err)
+			}
+			clear(part[m:]) // beyond the staging file's end: zeros
+		} else if err := of.readBase(ctx, part, off); err != nil {
+			return err
+		}
+		p = p[n:]
+		off += n
+	}
+	return nil
+}
+
+// readBase fills p (within one chunk of the current chunk size) from the
+// committed base content; bytes the base does not have read as zeros.
+func (of *openFile) readBase(ctx context.Context, p []byte, off int64) error {
+	if end := off + int64(len(p)); end > of.baseValid {
+		keep := max(of.baseValid-off, 0)
+		clear(p[keep:])
+		p = p[:keep]
+	}
+	b := of.base
+	if len(b.Chunks) == 0 {
+		copyAt(p, b.Inline, off)
+		return nil
+	}
+	bcs := int64(b.ChunkSize)
+	for len(p) > 0 {
+		idx := off / bcs
+		within := off % bcs
+		n := int64(len(p))
+		if rest := bcs - within; n > rest {
+			n = rest
+		}
+		part := p[:n]
+		if idx >= int64(len(b.Chunks)) || b.Chunks[idx].IsZero() {
+			clear(part)
+		} else {
+			data, err := of.loadChunk(ctx, b.Chunks[idx])
+			if err != nil {
+				return err
+			}
+			copyAt(part, data, within)
+		}
+		p = p[n:]
+		off += n
+	}
+	return nil
+}
+
+// copyAt copies src[off:] into p, zero-filling what src does not cover.
+func copyAt(p, src []byte, off int64) {
+	n := 0
+	if off < int64(len(src)) {
+		n = copy(p, src[off:])
+	}
+	clear(p[n:])
+}
+
+// loadChunk reads and verifies one chunk (cached for sequential reads).
+func (of *openFile) loadChunk(ctx context.Context, id crdt.ChunkID) ([]byte, error) {
+	if of.cacheData != nil && of.cacheID == id {
+		return of.cacheData, nil
+	}
+	data, err := of.fs.loadChunk(ctx, id, of.id)
+	if err != nil {
+		return nil, err
+	}
+	of.cacheID, of.cacheData = id, data
+	return data, nil
+}
+
+// loadChunk reads one chunk from the store and verifies its hash. A
+// mismatch is logged as corruption and never returned as data.
+func (f *FS) loadChunk(ctx context.Context, id crdt.ChunkID, inode crdt.InodeID) ([]byte, error) {
+	blob, err := f.chunks.Get(ctx, chunk.ID(id))
+	if errors.Is(err, chunk.ErrNotFound) && f.fetcher != nil {
+		blob, err = f.fetcher.FetchChunk(ctx, chunk.ID(id))
+		if err == nil {
+			if _, derr := chunk.Decode(chunk.ID(id), blob); derr == nil {
+				if perr := f.chunks.Put(ctx, chunk.ID(id), blob); perr != nil {
+					f.log.Warn("cannot keep fetched chunk", "chunk", id, "err", perr)
+				}
+			}
+		}
+	}
+	if err != nil {
+		if errors.Is(err, chunk.ErrNotFound) {
+			f.log.Error("chunk missing", "chunk", id, "inode", inode)
+		}
+		return nil, fmt.Errorf("load chunk %s: %w", id, err)
+	}
+	data, err := chunk.Decode(chunk.ID(id), blob)
+	if err != nil {
+		f.log.Error("corrupt chunk: hash mismatch, refusing to return its bytes", "chunk", id, "inode", inode, "err", err)
+		return nil, fmt.Errorf("load chunk %s: %w", id, err)
+	}
+	return data, nil
+}
+
+// ensureStaging creates the staging file on first write.
+func (of *openFile) ensureStaging() error {
+	if of.staging != nil {
+		return nil
+	}
+	fh, err := os.CreateTemp(of.fs.staging, of.id.String()+"-*")
+	if err != nil {
+		return fmt.Errorf("create staging file: %w", err)
+	}
+	// The name is not needed: the file lives until its handle closes.
+	if err := os.Remove(fh.Name()); err != nil {
+		fh.Close()
+		return fmt.Errorf("unlink staging file: %w", err)
+	}
+	of.staging = fh
+	of.dirty = make(map[int64]bool)
+	return nil
+}
+
+// materialize copies chunk idx of the base into the staging file and marks
+// it dirty, so the staging file holds the whole chunk.
+func (of *openFile) materialize(ctx context.Context, idx int64) error {
+	if of.dirty[idx] {
+		return nil
+	}
+	cs := of.cs()
+	start := idx * cs
+	end := min(start+cs, of.size)
+	if end > start {
+		buf := make([]byte, end-start)
+		if err := of.readBase(ctx, buf, start); err != nil {
+			return err
+		}
+		if _, err := of.staging.WriteAt(buf, start); err != nil {
+			return fmt.Errorf("write staging: %w", err)
+		}
+	}
+	of.dirty[idx] = true
+	return nil
+}
+
+func (of *openFile) write(p []byte, off int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if err := of.fs.checkSpace(int64(len(p))); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := of.ensureStaging(); err != nil {
+		return err
+	}
+	cs := of.cs()
+	end := off + int64(len(p))
+	for idx := off / cs; idx <= (end-1)/cs; idx++ {
+		if err := of.materialize(context.Background(), idx); err != nil {
+			return err
+		}
+	}
+	if _, err := of.staging.WriteAt(p, off); err != nil {
+		return fmt.Errorf("write staging: %w", err)
+	}
+	of.size = max(of.size, end)
+	of.changed = true
+	of.mtime = of.fs.now().UnixNano()
+	return nil
+}
+
+func (of *openFile) truncate(size int64) error {
+	if size == of.size {
+		return nil
+	}
+	if err := of.ensureStaging(); err != nil {
+		return err
+	}
+	cs := of.cs()
+	if size < of.size {
+		if size%cs != 0 {
+			if err := of.materialize(context.Background(), size/cs); err != nil {
+				return err
+			}
+		}
+		if err := of.staging.Truncate(size); err != nil {
+			return fmt.Errorf("truncate staging: %w", err)
+		}
+		of.baseValid = min(of.baseValid, size)
+		keep := (size + cs - 1) / cs
+		for idx := range of.dirty {
+			if idx >= keep {
+				delete(of.dirty, idx)
+			}
+		}
+	}
+	of.size = size
+	of.changed = true
+	of.mtime = of.fs.now().UnixNano()
+	return nil
+}
+
+// commit turns the staged state into a new durable content version.
+func (of *openFile) commit(ctx context.Context) error {
+	if !of.changed {
+		return nil
+	}
+	f := of.fs
+	c := crdt.Content{Size: of.size}
+	if of.size <= int64(f.inlineMax) {
+		if of.size > 0 {
+			c.Inline = make([]byte, of.size)
+			if err := of.read(ctx, c.Inline, 0); err != nil {
+				return err
+			}
+		}
+	} else {
+		cs := of.cs()
+		c.ChunkSize = uint32(cs)
+		c.Chunks = make([]crdt.ChunkID, (of.size+cs-1)/cs)
+		reuse := len(of.base.Chunks) > 0 && int64(of.base.ChunkSize) == cs
+		var buf []byte
+		for idx := range c.Chunks {
+			i := int64(idx)
+			if !of.dirty[i] && reuse && idx < len(of.base.Chunks) && i*cs < of.baseValid { // unchanged base chunk
+				c.Chunks[idx] = of.base.Chunks[idx]
+				continue
+			}
+			start := i * cs
+			end := min(start+cs, of.size)
+			if cap(buf) < int(end-start) {
+				buf = make([]byte, cs)
+			}
+			data := buf[:end-start]
+			if err := of.read(ctx, data, start); err != nil {
+				return err
+			}
+			id, err := f.storeChunk(ctx, data)
+			if err != nil {
+				return err
+			}
+			c.Chunks[idx] = id
+		}
+	}
+	now := of.fs.now().UnixNano()
+	mtime := of.mtime
+	var ver crdt.OpID
+	_, err := f.update(func(tx *crdt.Tx) error {
+		var err error
+		ver, err = tx.WriteContent(of.id, of.baseVer, c)
+		if err != nil {
+			return err
+		}
+		op := crdt.AttrOp{Inode: of.id, Set: crdt.AttrCtime, Ctime: now}
+		if mtime != 0 {
+			op.Set |= crdt.AttrMtime
+			op.Mtime = mtime
+		}
+		return tx.SetAttr(op)
+	})
+	if err != nil {
+		return fmt.Errorf("commit content: %w", err)
+	}
+	of.base, of.baseVer, of.baseValid, of.changed, of.mtime = c, ver, c.Size, false, 0
+	if of.staging != nil {
+		clear(of.dirty)
+		if err := of.staging.Truncate(0); err != nil {
+			return fmt.Errorf("reset staging: %w", err)
+		}
+	}
+	return nil
+}
+
+// storeChunk stores data as a chunk (a hole if all zero) and returns its id.
+func (f *FS) storeChunk(ctx context.Context, data []byte) (crdt.ChunkID, error) {
+	if allZero(data) {
+		return crdt.ChunkID{}, nil
+	}
+	id := chunk.Sum(data)
+	has, err := f.chunks.Has(ctx, id)
+	if err != nil {
+		return crdt.ChunkID{}, fmt.Errorf("store chunk %s: %w", id, err)
+	}
+	if !has {
+		if err := f.chunks.Put(ctx, id, chunk.Encode(data)); err != nil {
+			return crdt.ChunkID{}, fmt.Errorf("store chunk %s: %w", id, err)
+		}
+	}
+	return crdt.ChunkID(id), nil
+}
+
+func allZero(p []byte) bool {
+	for _, b := range p {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (of *openFile) discardStaging() {
+	if of.staging != nil {
+		of.staging.Close()
+		of.staging = nil
+	}
+	of.dirty = nil
+	of.cacheData = nil
+}

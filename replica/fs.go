@@ -1,0 +1,645 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/crdt"
+)
+
+// Defaults for Config.
+const (
+	DefaultChunkSize = 4 << 20
+	DefaultInlineMax = 4 << 10
+	DefaultReserve   = 16 << 20
+)
+
+// Errors of the core (besides the crdt and chunk sentinels it passes on).
+var (
+	// ErrReadOnly is returned for writes to a conflict sibling, which shows
+	// one concurrent version of a file and cannot be changed (copy it).
+	ErrReadOnly = errors.New("read-only conflict copy")
+	// ErrNotSymlink is returned by Readlink on anything but a symlink.
+	ErrNotSymlink = errors.New("not a symlink")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("filesystem closed")
+)
+
+// Config builds an FS.
+type Config struct {
+	Meta       *crdt.Replica
+	Chunks     chunk.Store
+	StagingDir string // write-back staging files; emptied at New
+	// StatfsDir is the directory whose filesystem Statfs reports (the data dir).
+	StatfsDir string
+	// Fetcher gets chunks this node does not store from other members
+	// (nil: single node). Fetched chunks are verified and kept locally.
+	Fetcher ChunkFetcher
+	// OnCommit is called after every local metadata commit (the cluster
+	// layer pushes the new ops to peers). It must not block.
+	OnCommit  func()
+	ChunkSize int // 0: DefaultChunkSize
+	// ReserveBytes of free disk are kept for metadata: file writes fail
+	// with ENOSPC before the disk is that full, so deletes and renames still
+	// commit on a "full" disk (0: DefaultReserve; < 0: none).
+	ReserveBytes int64
+	InlineMax    int // 0: DefaultInlineMax; < 0: never inline
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// ChunkFetcher fetches a chunk's encoded blob from other members; the
+// cluster layer implements it. The returned blob is verified again here.
+type ChunkFetcher interface {
+	FetchChunk(ctx context.Context, id chunk.ID) ([]byte, error)
+}
+
+// FS is the filesystem core. See the package doc.
+type FS struct {
+	meta      *crdt.Replica
+	chunks    chunk.Store
+	fetcher   ChunkFetcher
+	onCommit  func()
+	staging   string
+	statfsDir string
+	chunkSize int
+	inlineMax int
+	reserve   int64
+	log       *slog.Logger
+	now       func() time.Time
+
+	mu     sync.Mutex
+	open   map[crdt.InodeID]*openFile
+	closed bool
+}
+
+// New returns an FS over cfg. The staging directory is created and emptied:
+// staged data of a previous run was never acknowledged.
+func New(cfg Config) (*FS, error) {
+	if cfg.Meta == nil || cfg.Chunks == nil || cfg.StagingDir == "" {
+		return nil, errors.New("replica: Config needs Meta, Chunks and StagingDir")
+	}
+	f := &FS{
+		meta:      cfg.Meta,
+		chunks:    cfg.Chunks,
+		fetcher:   cfg.Fetcher,
+		onCommit:  cfg.OnCommit,
+		staging:   cfg.StagingDir,
+		statfsDir: cfg.StatfsDir,
+		chunkSize: cfg.ChunkSize,
+		inlineMax: cfg.InlineMax,
+		reserve:   cfg.ReserveBytes,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		open:      make(map[crdt.InodeID]*openFile),
+	}
+	if f.chunkSize <= 0 {
+		f.chunkSize = DefaultChunkSize
+	}
+	if f.chunkSize > chunk.MaxChunkSize {
+		return nil, fmt.Errorf("replica: chunk size %d above maximum %d", f.chunkSize, chunk.MaxChunkSize)
+	}
+	if f.reserve == 0 {
+		f.reserve = DefaultReserve
+	}
+	if f.inlineMax == 0 {
+		f.inlineMax = DefaultInlineMax
+	}
+	if f.inlineMax > f.chunkSize {
+		f.inlineMax = f.chunkSize
+	}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	if f.statfsDir == "" {
+		f.statfsDir = f.staging
+	}
+	if err := os.RemoveAll(f.staging); err != nil {
+		return nil, fmt.Errorf("replica: clear staging dir: %w", err)
+	}
+	if err := os.MkdirAll(f.staging, 0o700); err != nil {
+		return nil, fmt.Errorf("replica: create staging dir: %w", err)
+	}
+	return f, nil
+}
+
+// update commits one local metadata transaction and announces it.
+func (f *FS) update(fn func(tx *crdt.Tx) error) ([]crdt.Op, error) {
+	ops, err := f.meta.Update(fn)
+	if len(ops) > 0 && f.onCommit != nil {
+		f.onCommit()
+	}
+	return ops, err
+}
+
+// Meta returns the metadata replica (for the cluster layer and inspectors).
+func (f *FS) Meta() *crdt.Replica { return f.meta }
+
+// Chunks returns the chunk store.
+func (f *FS) Chunks() chunk.Store { return f.chunks }
+
+// ChunkSize returns the chunk size used for new content.
+func (f *FS) ChunkSize() int { return f.chunkSize }
+
+// Close commits nothing (open handles must be flushed by their owners) and
+// refuses further opens.
+func (f *FS) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	for _, of := range f.open {
+		of.discardStaging()
+	}
+	f.open = map[crdt.InodeID]*openFile{}
+	return nil
+}
+
+// Attr is what stat shows for an entry.
+type Attr struct {
+	Ref   crdt.Ref
+	Kind  crdt.Kind
+	Mode  uint32 // permission bits
+	Nlink uint32
+	UID   uint32
+	GID   uint32
+	Rdev  uint32
+	Size  int64
+	Atime time.Time
+	Mtime time.Time
+	Ctime time.Time
+	// Blocks counts 512-byte blocks in use (holes excluded).
+	Blocks int64
+}
+
+// Entry is a directory entry with its attributes.
+type Entry struct {
+	Name string
+	Attr Attr
+}
+
+func nsTime(ns int64) time.Time { return time.Unix(0, ns) }
+
+// attrOf builds the Attr of ref from the replica view. Call with the view
+// held; callers overlay unflushed state with overlayOpen after releasing it
+// (an open file's mutex is taken before the replica's lock, never after).
+func (f *FS) attrOf(v *crdt.View, ref crdt.Ref) (Attr, error) {
+	ino, err := v.Inode(ref.Inode)
+	if err != nil {
+		return Attr{}, err
+	}
+	a := Attr{
+		Ref:   ref,
+		Kind:  ino.Kind,
+		Mode:  ino.Mode,
+		Nlink: ino.Nlink,
+		UID:   ino.UID,
+		GID:   ino.GID,
+		Rdev:  ino.Rdev,
+		Atime: nsTime(ino.Atime),
+		Mtime: nsTime(ino.Mtime),
+		Ctime: nsTime(ino.Ctime),
+	}
+	content := ino.Content
+	if !ref.Version.IsZero() {
+		content, err = v.Version(ref)
+		if err != nil {
+			return Attr{}, err
+		}
+		a.Mode &^= 0o222
+		a.Nlink = 1
+	}
+	switch ino.Kind {
+	case crdt.KindSymlink:
+		a.Size = int64(len(ino.Symlink))
+	case crdt.KindDir:
+		a.Size = 4096
+		a.Blocks = 8
+	default:
+		a.Size = content.Size
+		a.Blocks = blocksOf(content)
+	}
+	return a, nil
+}
+
+func blocksOf(c crdt.Content) int64 {
+	if len(c.Inline) > 0 || len(c.Chunks) == 0 {
+		return (c.Size + 511) / 512
+	}
+	var n int64
+	for i, id := range c.Chunks {
+		if id.IsZero() {
+			continue
+		}
+		end := int64(i+1) * int64(c.ChunkSize)
+		if end > c.Size {
+			end = c.Size
+		}
+		n += end - int64(i)*int64(c.ChunkSize)
+	}
+	return (n + 511) / 512
+}
+
+// GetAttr returns the attributes of ref.
+func (f *FS) GetAttr(ctx context.Context, ref crdt.Ref) (Attr, error) {
+	var a Attr
+	err := f.meta.View(func(v *crdt.View) error {
+		var err error
+		a, err = f.attrOf(v, ref)
+		return err
+	})
+	if err != nil {
+		return Attr{}, err
+	}
+	f.overlayOpen(&a)
+	return a, nil
+}
+
+// Lookup resolves name in dir.
+func (f *FS) Lookup(ctx context.Context, dir crdt.InodeID, name string) (Attr, error) {
+	var a Attr
+	err := f.meta.View(func(v *crdt.View) error {
+		e, err := v.Lookup(dir, name)
+		if err != nil {
+			return err
+		}
+		a, err = f.attrOf(v, e.Ref)
+		return err
+	})
+	if err != nil {
+		return Attr{}, fmt.Errorf("lookup %q: %w", name, err)
+	}
+	f.overlayOpen(&a)
+	return a, nil
+}
+
+// ReadDir lists dir with attributes, sorted by name.
+func (f *FS) ReadDir(ctx context.Context, dir crdt.InodeID) ([]Entry, error) {
+	var out []Entry
+	err := f.meta.View(func(v *crdt.View) error {
+		ents, err := v.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		out = make([]Entry, 0, len(ents))
+		for _, e := range ents {
+			a, err := f.attrOf(v, e.Ref)
+			if err != nil {
+				continue // inode record not here yet (replicating)
+			}
+			out = append(out, Entry{Name: e.Name, Attr: a})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("readdir: %w", err)
+	}
+	for i := range out {
+		f.overlayOpen(&out[i].Attr)
+	}
+	return out, nil
+}
+
+// Owner is the identity a new inode gets.
+type Owner struct{ UID, GID uint32 }
+
+// touchDir sets a directory's mtime and ctime in tx (POSIX: entries changed).
+func touchDir(tx *crdt.Tx, dir crdt.InodeID, now int64) error {
+	return tx.SetAttr(crdt.AttrOp{Inode: dir, Set: crdt.AttrMtime | crdt.AttrCtime, Mtime: now, Ctime: now})
+}
+
+// create makes an inode of kind and returns its attributes.
+func (f *FS) create(dir crdt.InodeID, name string, kind crdt.Kind, mode uint32, owner Owner, symlink string) (Attr, error) {
+	now := f.now().UnixNano()
+	var id crdt.InodeID
+	_, err := f.update(func(tx *crdt.Tx) error {
+		var err error
+		id, err = tx.Create(dir, name, kind, crdt.NewAttrs{
+			Mode: mode & 0o7777, UID: owner.UID, GID: owner.GID, Symlink: symlink, Time: now,
+		})
+		if err != nil {
+			return err
+		}
+		return touchDir(tx, dir, now)
+	})
+	if err != nil {
+		return Attr{}, fmt.Errorf("create %q: %w", name, err)
+	}
+	return f.GetAttr(context.Background(), crdt.Ref{Inode: id})
+}
+
+// Mkdir creates a directory.
+func (f *FS) Mkdir(ctx context.Context, dir crdt.InodeID, name string, mode uint32, owner Owner) (Attr, error) {
+	return f.create(dir, name, crdt.KindDir, mode, owner, "")
+}
+
+// Symlink creates a symbolic link to target.
+func (f *FS) Symlink(ctx context.Context, dir crdt.InodeID, name, target string, owner Owner) (Attr, error) {
+	if target == "" || len(target) > 4095 {
+		return Attr{}, fmt.Errorf("symlink %q: %w", name, crdt.ErrInvalid)
+	}
+	return f.create(dir, name, crdt.KindSymlink, 0o777, owner, target)
+}
+
+// Create creates an empty regular file and opens it.
+func (f *FS) Create(ctx context.Context, dir crdt.InodeID, name string, mode uint32, owner Owner, flags int) (Attr, *Handle, error) {
+	a, err := f.create(dir, name, crdt.KindFile, mode, owner, "")
+	if err != nil {
+		return Attr{}, nil, err
+	}
+	h, err := f.Open(ctx, a.Ref, flags&^os.O_TRUNC)
+	if err != nil {
+		return Attr{}, nil, err
+	}
+	return a, h, nil
+}
+
+// Readlink returns a symlink's target.
+func (f *FS) Readlink(ctx context.Context, id crdt.InodeID) (string, error) {
+	var target string
+	err := f.meta.View(func(v *crdt.View) error {
+		ino, err := v.Inode(id)
+		if err != nil {
+			return err
+		}
+		if ino.Kind != crdt.KindSymlink {
+			return ErrNotSymlink
+		}
+		target = ino.Symlink
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("readlink: %w", err)
+	}
+	return target, nil
+}
+
+// Link adds a hard link to inode in dir.
+func (f *FS) Link(ctx context.Context, inode crdt.InodeID, dir crdt.InodeID, name string) (Attr, error) {
+	now := f.now().UnixNano()
+	_, err := f.update(func(tx *crdt.Tx) error {
+		if err := tx.Link(inode, dir, name); err != nil {
+			return err
+		}
+		if err := tx.SetAttr(crdt.AttrOp{Inode: inode, Set: crdt.AttrCtime, Ctime: now}); err != nil {
+			return err
+		}
+		return touchDir(tx, dir, now)
+	})
+	if err != nil {
+		return Attr{}, fmt.Errorf("link %q: %w", name, err)
+	}
+	return f.GetAttr(ctx, crdt.Ref{Inode: inode})
+}
+
+// Unlink removes a non-directory name. Open handles keep reading the inode.
+func (f *FS) Unlink(ctx context.Context, dir crdt.InodeID, name string) error {
+	return f.remove(dir, name, false)
+}
+
+// Rmdir removes an empty directory.
+func (f *FS) Rmdir(ctx context.Context, dir crdt.InodeID, name string) error {
+	return f.remove(dir, name, true)
+}
+
+func (f *FS) remove(dir crdt.InodeID, name string, isDir bool) error {
+	now := f.now().UnixNano()
+	_, err := f.update(func(tx *crdt.Tx) error {
+		e, err := tx.Lookup(dir, name)
+		if err != nil {
+			return err
+		}
+		if err := tx.Remove(dir, name, isDir); err != nil {
+			return err
+		}
+		if e.Ref.Version.IsZero() && !isDir {
+			if ino, err := tx.Inode(e.Ref.Inode); err == nil && ino.Nlink > 0 {
+				if err := tx.SetAttr(crdt.AttrOp{Inode: e.Ref.Inode, Set: crdt.AttrCtime, Ctime: now}); err != nil {
+					return err
+				}
+			}
+		}
+		return touchDir(tx, dir, now)
+	})
+	if err != nil {
+		return fmt.Errorf("remove %q: %w", name, err)
+	}
+	return nil
+}
+
+// Rename moves oldName in oldDir to newName in newDir (renameat2 flags).
+func (f *FS) Rename(ctx context.Context, oldDir crdt.InodeID, oldName string, newDir crdt.InodeID, newName string, flags crdt.RenameFlags) error {
+	now := f.now().UnixNano()
+	_, err := f.update(func(tx *crdt.Tx) error {
+		e, err := tx.Lookup(oldDir, oldName)
+		if err != nil {
+			return err
+		}
+		if err := tx.Rename(oldDir, oldName, newDir, newName, flags); err != nil {
+			return err
+		}
+		if err := tx.SetAttr(crdt.AttrOp{Inode: e.Ref.Inode, Set: crdt.AttrCtime, Ctime: now}); err != nil {
+			return err
+		}
+		if err := touchDir(tx, oldDir, now); err != nil {
+			return err
+		}
+		if newDir != oldDir {
+			return touchDir(tx, newDir, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rename %q to %q: %w", oldName, newName, err)
+	}
+	return nil
+}
+
+// SetAttrIn selects attribute changes; nil fields stay as they are.
+type SetAttrIn struct {
+	Mode  *uint32
+	UID   *uint32
+	GID   *uint32
+	Size  *int64
+	Atime *time.Time
+	Mtime *time.Time
+}
+
+// SetAttr changes attributes of a file, directory or symlink. A size change
+// truncates or extends the file (through its open-file entry, so open
+// handles see it at once) and is committed before SetAttr returns.
+func (f *FS) SetAttr(ctx context.Context, ref crdt.Ref, in SetAttrIn) (Attr, error) {
+	if !ref.Version.IsZero() {
+		return Attr{}, fmt.Errorf("setattr: %w", ErrReadOnly)
+	}
+	if in.Size != nil {
+		if err := f.truncate(ctx, ref.Inode, *in.Size); err != nil {
+			return Attr{}, err
+		}
+	}
+	now := f.now()
+	op := crdt.AttrOp{Inode: ref.Inode}
+	if in.Mode != nil {
+		op.Set |= crdt.AttrMode
+		op.Mode = *in.Mode & 0o7777
+	}
+	if in.UID != nil {
+		op.Set |= crdt.AttrUID
+		op.UID = *in.UID
+	}
+	if in.GID != nil {
+		op.Set |= crdt.AttrGID
+		op.GID = *in.GID
+	}
+	if in.Atime != nil {
+		op.Set |= crdt.AttrAtime
+		op.Atime = in.Atime.UnixNano()
+	}
+	if in.Mtime != nil {
+		op.Set |= crdt.AttrMtime
+		op.Mtime = in.Mtime.UnixNano()
+	}
+	if op.Set != 0 {
+		op.Set |= crdt.AttrCtime
+		op.Ctime = now.UnixNano()
+		if _, err := f.update(func(tx *crdt.Tx) error { return tx.SetAttr(op) }); err != nil {
+			return Attr{}, fmt.Errorf("setattr: %w", err)
+		}
+		if in.Mtime != nil {
+			f.forgetPendingMtime(ref.Inode)
+		}
+	}
+	return f.GetAttr(ctx, ref)
+}
+
+// Xattrs.
+
+// GetXattr reads an extended attribute.
+func (f *FS) GetXattr(ctx context.Context, id crdt.InodeID, name string) ([]byte, error) {
+	var val []byte
+	err := f.meta.View(func(v *crdt.View) error {
+		var err error
+		val, err = v.Xattr(id, name)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("getxattr %q: %w", name, err)
+	}
+	return val, nil
+}
+
+// ListXattr lists extended attribute names.
+func (f *FS) ListXattr(ctx context.Context, id crdt.InodeID) ([]string, error) {
+	var names []string
+	err := f.meta.View(func(v *crdt.View) error {
+		var err error
+		names, err = v.ListXattr(id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listxattr: %w", err)
+	}
+	return names, nil
+}
+
+// XattrFlags mirror setxattr(2).
+const (
+	XattrCreate  = 1 // fail with ErrExist if it exists
+	XattrReplace = 2 // fail with ErrNoAttr if it does not exist
+)
+
+// MaxXattrSize bounds one extended attribute value (as Linux XATTR_SIZE_MAX).
+const MaxXattrSize = 64 << 10
+
+// SetXattr sets an extended attribute.
+func (f *FS) SetXattr(ctx context.Context, id crdt.InodeID, name string, value []byte, flags int) error {
+	if name == "" || len(name) > 255 {
+		return fmt.Errorf("setxattr: %w", crdt.ErrInvalid)
+	}
+	if len(value) > MaxXattrSize {
+		return fmt.Errorf("setxattr %q: %w", name, syscall.E2BIG)
+	}
+	_, err := f.update(func(tx *crdt.Tx) error {
+		_, err := tx.Xattr(id, name)
+		exists := err == nil
+		if err != nil && !errors.Is(err, crdt.ErrNoAttr) {
+			return err
+		}
+		if flags&XattrCreate != 0 && exists {
+			return crdt.ErrExist
+		}
+		if flags&XattrReplace != 0 && !exists {
+			return crdt.ErrNoAttr
+		}
+		if err := tx.SetXattr(id, name, value); err != nil {
+			return err
+		}
+		return tx.SetAttr(crdt.AttrOp{Inode: id, Set: crdt.AttrCtime, Ctime: f.now().UnixNano()})
+	})
+	if err != nil {
+		return fmt.Errorf("setxattr %q: %w", name, err)
+	}
+	return nil
+}
+
+// RemoveXattr removes an extended attribute.
+func (f *FS) RemoveXattr(ctx context.Context, id crdt.InodeID, name string) error {
+	_, err := f.update(func(tx *crdt.Tx) error { return tx.RemoveXattr(id, name) })
+	if err != nil {
+		return fmt.Errorf("removexattr %q: %w", name, err)
+	}
+	return nil
+}
+
+// checkSpace fails with ENOSPC when writing n more bytes would eat into
+// the space reserved for metadata.
+func (f *FS) checkSpace(n int64) error {
+	if f.reserve < 0 {
+		return nil
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(f.statfsDir, &st); err != nil {
+		return nil // cannot tell: let the write itself fail if it must
+	}
+	if free := int64(st.Bavail) * st.Bsize; free-n < f.reserve {
+		return fmt.Errorf("%d bytes free, %d kept for metadata: %w", free, f.reserve, syscall.ENOSPC)
+	}
+	return nil
+}
+
+// Statfs describes capacity.
+type Statfs struct {
+	Blocks, Bfree, Bavail uint64 // in units of Bsize
+	Files, Ffree          uint64
+	Bsize                 uint32
+	NameLen               uint32
+}
+
+// Statfs reports the capacity of the local data disk and the namespace size.
+func (f *FS) Statfs(ctx context.Context) (Statfs, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(f.statfsDir, &st); err != nil {
+		return Statfs{}, fmt.Errorf("statfs %s: %w", f.statfsDir, err)
+	}
+	var stats crdt.Stats
+	_ = f.meta.View(func(v *crdt.View) error { stats = v.Stats(); return nil })
+	files := uint64(stats.Files + stats.Dirs + stats.Symlinks)
+	return Statfs{
+		Blocks:  st.Blocks,
+		Bfree:   st.Bfree,
+		Bavail:  st.Bavail,
+		Bsize:   uint32(st.Bsize),
+		Files:   files + st.Ffree,
+		Ffree:   st.Ffree,
+		NameLen: crdt.MaxNameLen,
+	}, nil
+}
