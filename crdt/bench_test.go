@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -39,6 +40,9 @@ func BenchmarkApplyCreates(b *testing.B) {
 	src, _ := Open(Options{Node: "src"})
 	ops := genCreates(b, src, b.N)
 	dst, _ := Open(Options{Node: "dst"})
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -50,6 +54,10 @@ func BenchmarkApplyCreates(b *testing.B) {
 	}
 	el := time.Since(start)
 	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(b.N), "heapbytes/inode")
+	runtime.KeepAlive(dst)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "creates/s")
 	b.ReportMetric(float64(len(ops))/el.Seconds(), "ops/s")
 	b.ReportMetric(float64(len(dst.EncodeState()))/float64(b.N), "statebytes/inode")

@@ -14,9 +14,9 @@ type sim struct {
 	rs     []*Replica
 	stores []Store
 	ids    []func() InodeID
-	walls []*FakeWall
-	group []int // partition group per replica
-	all   map[OpID]Op
+	walls  []*FakeWall
+	group  []int // partition group per replica
+	all    map[OpID]Op
 }
 
 func newSim(t *rapid.T, n int) *sim {

@@ -128,6 +128,9 @@ type NodeOptions struct {
 	Debug        bool     // --debug (verbose FUSE logs)
 	ExtraArgs    []string // appended to the command line
 	Env          []string // added to the environment (CLUSTERF_* of the test's env are dropped)
+	// Wrap is a command prefix, e.g. Host.Wrap() to run the node in a
+	// network namespace.
+	Wrap []string
 }
 
 // Node is one running (or stopped) clusterf process serving a FUSE mount.
@@ -249,7 +252,8 @@ func ChildEnv(extra ...string) []string {
 func (n *Node) start() {
 	t := n.t
 	t.Helper()
-	cmd := exec.Command(n.bin, nodeArgs(n.opts)...)
+	argv := append(append(append([]string{}, n.opts.Wrap...), n.bin), nodeArgs(n.opts)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = ChildEnv(n.opts.Env...)
 	cmd.Dir = n.opts.DataDir
 	p := &process{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
