@@ -125,6 +125,7 @@ type UnderReplicatedPartition struct {
 	Holders           []string `json:"holders"`
 	ReplicationFactor int      `json:"replication_factor"`
 	MissingReplicas   int      `json:"missing_replicas"`
+	Reason            string   `json:"reason,omitempty"` // why: holders down, repair in progress
 	FileCount         int64    `json:"file_count"`
 }
 

@@ -46,6 +46,15 @@ type Config struct {
 	// OnApplied is called with remote ops after they are applied and durable
 	// (the mount invalidates kernel caches). It must not block for long.
 	OnApplied func(ops []crdt.Op)
+	// NoStore makes this node a client: it holds no partitions and keeps
+	// chunks only as a read cache of at most CacheSize bytes.
+	NoStore   bool
+	CacheSize int64 // default 256 MiB
+	// RepairInterval overrides the partition sync interval setting (tests).
+	RepairInterval time.Duration
+	// GCGrace is how long a chunk must stay unreferenced before it is
+	// collected (default 10 minutes).
+	GCGrace time.Duration
 }
 
 // Cluster replicates the metadata with peers, tracks their liveness and
@@ -56,9 +65,14 @@ type Cluster struct {
 
 	mu    sync.Mutex
 	peers map[crdt.NodeID]*peer
-	wake  chan struct{} // local change: push soon
 	ctx   context.Context
 	wg    sync.WaitGroup
+
+	repairKick chan struct{}
+	repairMu   sync.Mutex // one repair round at a time
+	unrefMu    sync.Mutex
+	unrefSince map[chunk.ID]time.Time // first seen unreferenced, for GC grace
+	cache      lruTracker             // client mode read cache
 }
 
 // peer is what we know about one member.
@@ -99,11 +113,18 @@ func New(cfg Config) *Cluster {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 256 << 20
+	}
+	if cfg.GCGrace <= 0 {
+		cfg.GCGrace = 10 * time.Minute
+	}
 	return &Cluster{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		peers: make(map[crdt.NodeID]*peer),
-		wake:  make(chan struct{}, 1),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		peers:      make(map[crdt.NodeID]*peer),
+		repairKick: make(chan struct{}, 1),
+		unrefSince: make(map[chunk.ID]time.Time),
 	}
 }
 
@@ -115,6 +136,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 		c.startPeerLocked(p)
 	}
 	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.repairLoop(ctx)
+	}()
 	<-ctx.Done()
 	c.wg.Wait()
 	return nil
@@ -208,10 +234,14 @@ func (c *Cluster) syncPeer(ctx context.Context, p *peer) {
 	c.mu.Lock()
 	addr := p.addr
 	c.mu.Unlock()
-	err := c.pull(ctx, p, addr)
+	// A dead peer must fail the round quickly (not after QUIC's idle
+	// timeout), so that it is marked down and repair starts.
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.DownAfter/2)
+	err := c.pull(rctx, p, addr)
 	if err == nil {
-		err = c.push(ctx, p, addr)
+		err = c.push(rctx, p, addr)
 	}
+	cancel()
 	if ctx.Err() != nil {
 		return
 	}
@@ -221,6 +251,7 @@ func (c *Cluster) syncPeer(ctx context.Context, p *peer) {
 	if err == nil {
 		if !p.up {
 			c.log.Info("peer up", "peer", p.id, "addr", addr)
+			c.KickRepair()
 		}
 		p.up, p.lastOK, p.lastErr = true, now, nil
 		return
@@ -229,6 +260,7 @@ func (c *Cluster) syncPeer(ctx context.Context, p *peer) {
 	if p.up && now.Sub(p.lastOK) > c.cfg.DownAfter {
 		p.up = false
 		c.log.Warn("peer down", "peer", p.id, "addr", addr, "err", err)
+		c.KickRepair()
 	} else if !p.up {
 		c.log.Debug("peer unreachable", "peer", p.id, "addr", addr, "err", err)
 	}
@@ -427,6 +459,10 @@ func (c *Cluster) HandleRPC(ctx context.Context, from transport.PeerInfo, method
 		return encode(pushResponse{VV: c.cfg.Meta.VersionVector()}), nil
 	case methodSnapshot:
 		return crdt.EncodeSnapshot(c.cfg.Meta.Snapshot()), nil
+	case methodChunkPut:
+		return c.handlePut(ctx, req)
+	case methodChunkHave:
+		return c.handleHave(ctx, req)
 	case methodChunkGet:
 		var r chunkRequest
 		if err := decode(req, &r); err != nil {
@@ -447,33 +483,16 @@ func (c *Cluster) notePeerVV(id crdt.NodeID, vv crdt.VersionVector) {
 	}
 }
 
-// FetchChunk gets a chunk blob from the first live peer that has it and
-// verifies it; a bad copy is skipped (logged) and the next peer is asked.
+// FetchChunk gets a verified chunk blob from the holders of its partition,
+// then from any other live peer; a bad copy is logged and skipped.
 func (c *Cluster) FetchChunk(ctx context.Context, id chunk.ID) ([]byte, error) {
-	c.mu.Lock()
-	var cands []*peer
-	for _, p := range c.peers {
-		if p.up {
-			cands = append(cands, p)
-		}
+	c.cache.touch(id)
+	return c.fetchFrom(ctx, c.Placement().Holders(id), id)
+}
+
+// ChunkUsed records a local read of a chunk (client read cache order).
+func (c *Cluster) ChunkUsed(id chunk.ID) {
+	if c.cfg.NoStore {
+		c.cache.touch(id)
 	}
-	c.mu.Unlock()
-	var errs []error
-	for _, p := range cands {
-		blob, err := c.cfg.Transport.Call(ctx, p.addr, string(p.id), methodChunkGet, encode(chunkRequest{ID: id}))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if _, err := chunk.Decode(id, blob); err != nil {
-			c.log.Error("peer sent a corrupt chunk", "peer", p.id, "chunk", id, "err", err)
-			errs = append(errs, err)
-			continue
-		}
-		return blob, nil
-	}
-	if len(errs) == 0 {
-		return nil, fmt.Errorf("fetch chunk %s: no live peer: %w", id, chunk.ErrNotFound)
-	}
-	return nil, fmt.Errorf("fetch chunk %s: %w", id, errors.Join(errs...))
 }

@@ -43,6 +43,9 @@ func (n *Node) openCluster() error {
 		Logger:       n.log.With("component", "cluster"),
 		SyncInterval: n.cfg.SyncInterval,
 		OnApplied:    n.onRemoteOps,
+		NoStore:      n.cfg.NoStore,
+		CacheSize:    n.cfg.CacheSize,
+		GCGrace:      n.cfg.GCGrace,
 	})
 	return nil
 }
@@ -55,6 +58,9 @@ func (n *Node) QUICPort() int { return n.Transport.Addr().(*net.UDPAddr).Port }
 func (n *Node) startCluster(ctx context.Context) error {
 	if n.cfg.ClusterKey == "" {
 		n.log.Warn("OPEN LAN MODE: no --cluster-key, so any machine on this network can join this cluster and read and write its files")
+	}
+	if err := n.publishMember(); err != nil {
+		return fmt.Errorf("publish member record: %w", err)
 	}
 	n.goFunc(func() { n.Transport.Serve(ctx) })
 	n.goFunc(func() { n.Cluster.Run(ctx) })
@@ -128,6 +134,30 @@ func (n *Node) onRemoteOps(ops []crdt.Op) {
 	if m := n.mount; m != nil && len(ops) > 0 {
 		m.Invalidate(ops)
 	}
+	for _, op := range ops {
+		if op.Setting != nil { // RF, sync interval or membership changed
+			n.Cluster.KickRepair()
+			break
+		}
+	}
+}
+
+// publishMember records this node's member record (client or storage) in
+// the cluster settings if it changed.
+func (n *Node) publishMember() error {
+	want := crdt.EncodeValue(cluster.MemberRecord{NoStore: n.cfg.NoStore})
+	key := crdt.SettingMemberPrefix + string(n.ID)
+	same := false
+	_ = n.Meta.View(func(v *crdt.View) error {
+		b, ok := v.Setting(key)
+		same = ok && string(b) == string(want)
+		return nil
+	})
+	if same {
+		return nil
+	}
+	_, err := n.Meta.Update(func(tx *crdt.Tx) error { return tx.SetSetting(key, want) })
+	return err
 }
 
 // goFunc runs fn in a goroutine owned by the node (Close waits for it).

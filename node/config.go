@@ -31,6 +31,9 @@ type Config struct {
 	ClusterKey     string        // "" = open LAN mode (loud warning)
 	Peers          []string      // static peers' QUIC addresses host:port
 	SyncInterval   time.Duration // 0 = 2s
+	NoStore        bool          // client mode: hold no partitions
+	CacheSize      int64         // client read cache bytes (0 = 256 MiB)
+	GCGrace        time.Duration // unreferenced chunks are collected after this (0 = 10m)
 	StorageMajor   string        // chunk storage engine ("" = as recorded, else rawfile)
 	StorageMinor   string
 	Mount          string // mount point ("" = no FUSE mount)

@@ -107,6 +107,7 @@ func New(cfg Config) (_ *Node, err error) {
 		Meta:       n.Meta,
 		Chunks:     n.Chunks,
 		Fetcher:    n.Cluster,
+		Replicator: n.Cluster,
 		OnCommit:   n.Cluster.Changed,
 		StagingDir: filepath.Join(dir, "staging"),
 		StatfsDir:  dir,

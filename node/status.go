@@ -4,20 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/clusterf/clusterf/api"
-	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/cluster"
 	"github.com/clusterf/clusterf/crdt"
-)
-
-// Cluster-wide setting defaults.
-const (
-	DefaultReplicationFactor     = 3
-	DefaultPartitions            = 1024
-	DefaultPartitionSyncInterval = 30 // seconds
 )
 
 // clusterView answers the HTTP cluster endpoints (api.Cluster) for a node.
@@ -27,81 +20,42 @@ var _ api.Cluster = (*clusterView)(nil)
 
 func (c *clusterView) node() *Node { return (*Node)(c) }
 
-// intSetting reads an integer cluster setting.
-func (n *Node) intSetting(key string, def int) int {
-	v := def
-	_ = n.Meta.View(func(view *crdt.View) error {
-		if b, ok := view.Setting(key); ok {
-			var x int
-			if crdt.DecodeValue(b, &x) == nil && x > 0 {
-				v = x
-			}
-		}
-		return nil
-	})
-	return v
-}
-
 func (n *Node) setIntSetting(key string, v int) error {
 	_, err := n.Meta.Update(func(tx *crdt.Tx) error { return tx.SetSetting(key, crdt.EncodeValue(v)) })
 	if err == nil {
 		n.Cluster.Changed()
+		n.Cluster.KickRepair()
 	}
 	return err
 }
 
-// partitionOf maps a chunk to its partition (id mod P, over the first 8 bytes).
-func partitionOf(id chunk.ID, partitions int) int {
-	var x uint64
-	for _, b := range id[:8] {
-		x = x<<8 | uint64(b)
-	}
-	return int(x % uint64(partitions))
-}
-
-// partitionCounts counts this node's locally stored chunks per partition.
-func (n *Node) partitionCounts(ctx context.Context, partitions int) (map[int]int64, error) {
-	counts := make(map[int]int64)
-	err := n.Chunks.List(ctx, func(id chunk.ID) error {
-		counts[partitionOf(id, partitions)]++
-		return nil
-	})
-	return counts, err
-}
-
-// storageMembers counts the nodes that store data: this one and its live peers.
-func (n *Node) storageMembers() int {
-	m := 1
-	for _, p := range n.Cluster.Peers() {
-		if p.Up {
-			m++
-		}
-	}
-	return m
-}
-
-func (c *clusterView) summary(ctx context.Context) (api.PartitionSummary, map[int]int64, error) {
+// summary counts partitions from the replication report.
+func (c *clusterView) summary(ctx context.Context) (api.PartitionSummary, []cluster.PartitionState, error) {
 	n := c.node()
-	rf := n.intSetting(crdt.SettingReplicationFactor, DefaultReplicationFactor)
-	parts := n.intSetting(crdt.SettingPartitions, DefaultPartitions)
-	counts, err := n.partitionCounts(ctx, parts)
+	rep, err := n.Cluster.Report(ctx)
 	if err != nil {
 		return api.PartitionSummary{}, nil, err
 	}
 	var stats crdt.Stats
 	_ = n.Meta.View(func(v *crdt.View) error { stats = v.Stats(); return nil })
 	s := api.PartitionSummary{
-		LocalPartitions:   len(counts),
-		TotalPartitions:   parts,
-		ReplicationFactor: rf,
+		TotalPartitions:   n.Cluster.Partitions(),
+		ReplicationFactor: n.Cluster.ReplicationFactor(),
 		TotalFiles:        int64(stats.Files),
 	}
-	if n.storageMembers() < rf {
-		// Until placement lands every stored copy lives on this node and
-		// its peers at most: a partition cannot reach RF copies.
-		s.UnderReplicated = len(counts)
+	self := string(n.ID)
+	for _, p := range rep {
+		if slices.Contains(p.Expected, self) {
+			s.LocalPartitions++
+			if !slices.Contains(p.Holders, self) {
+				s.PendingSync++
+			}
+		}
+		if len(p.Holders) < p.Want {
+			s.UnderReplicated++
+		}
 	}
-	return s, counts, nil
+	return s, rep, nil
 }
 
 func (c *clusterView) Status(ctx context.Context) (api.Status, error) {
@@ -120,7 +74,8 @@ func (c *clusterView) Status(ctx context.Context) (api.Status, error) {
 		PeerList:                     []api.Peer{},
 		Version:                      n.cfg.Version,
 		StartedAt:                    n.started,
-		PartitionSyncIntervalSeconds: n.intSetting(crdt.SettingPartitionSyncInterval, DefaultPartitionSyncInterval),
+		PartitionSyncIntervalSeconds: int(n.Cluster.SyncInterval().Seconds()),
+		NoStore:                      n.cfg.NoStore,
 		Warnings:                     append([]string(nil), n.warnings...),
 	}
 	if n.cfg.ClusterKey == "" {
@@ -160,30 +115,34 @@ func (c *clusterView) ClusterStats(ctx context.Context) (api.ClusterStats, error
 }
 
 func (c *clusterView) PartitionStats(ctx context.Context) (api.PartitionReport, error) {
-	sum, counts, err := c.summary(ctx)
+	sum, rep, err := c.summary(ctx)
 	if err != nil {
 		return api.PartitionReport{}, err
 	}
-	rep := api.PartitionReport{PartitionSummary: sum, Partitions: []api.PartitionInfo{}}
-	ids := make([]int, 0, len(counts))
-	for p := range counts {
-		ids = append(ids, p)
-	}
-	sort.Ints(ids)
-	for _, p := range ids {
-		rep.Partitions = append(rep.Partitions, api.PartitionInfo{
-			PartitionID:       strconv.Itoa(p),
-			Holders:           []string{string(c.node().ID)},
-			ReplicationFactor: sum.ReplicationFactor,
-			FileCount:         counts[p],
-			Local:             true,
+	out := api.PartitionReport{PartitionSummary: sum, Partitions: []api.PartitionInfo{}}
+	self := string(c.node().ID)
+	for _, p := range rep {
+		out.Partitions = append(out.Partitions, api.PartitionInfo{
+			PartitionID:       strconv.Itoa(p.Partition),
+			Holders:           nonNil(p.Holders),
+			ReplicationFactor: p.Want,
+			FileCount:         int64(p.Chunks),
+			Local:             slices.Contains(p.Expected, self),
+			PendingSync:       len(p.Holders) < len(p.Expected),
 		})
 	}
-	return rep, nil
+	return out, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func (c *clusterView) ReplicationFactor(ctx context.Context) (int, error) {
-	return c.node().intSetting(crdt.SettingReplicationFactor, DefaultReplicationFactor), nil
+	return c.node().Cluster.ReplicationFactor(), nil
 }
 
 func (c *clusterView) SetReplicationFactor(ctx context.Context, rf int) error {
@@ -202,30 +161,25 @@ func (c *clusterView) SetPartitionSyncInterval(ctx context.Context, seconds int)
 
 func (c *clusterView) UnderReplicated(ctx context.Context) (api.UnderReplicatedReport, error) {
 	n := c.node()
-	sum, counts, err := c.summary(ctx)
+	_, rep, err := c.summary(ctx)
 	if err != nil {
 		return api.UnderReplicatedReport{}, err
 	}
-	rep := api.UnderReplicatedReport{ReplicationFactor: sum.ReplicationFactor, Partitions: []api.UnderReplicatedPartition{}}
-	members := n.storageMembers()
-	if members >= sum.ReplicationFactor {
-		return rep, nil
-	}
-	ids := make([]int, 0, len(counts))
-	for p := range counts {
-		ids = append(ids, p)
-	}
-	sort.Ints(ids)
-	for _, p := range ids {
-		rep.Partitions = append(rep.Partitions, api.UnderReplicatedPartition{
-			PartitionID:       strconv.Itoa(p),
-			Holders:           []string{string(n.ID)},
-			ReplicationFactor: sum.ReplicationFactor,
-			MissingReplicas:   sum.ReplicationFactor - 1,
-			FileCount:         counts[p],
+	out := api.UnderReplicatedReport{ReplicationFactor: n.Cluster.ReplicationFactor(), Partitions: []api.UnderReplicatedPartition{}}
+	for _, p := range rep {
+		if len(p.Holders) >= p.Want {
+			continue
+		}
+		out.Partitions = append(out.Partitions, api.UnderReplicatedPartition{
+			PartitionID:       strconv.Itoa(p.Partition),
+			Holders:           nonNil(p.Holders),
+			ReplicationFactor: p.Want,
+			MissingReplicas:   p.Want - len(p.Holders),
+			FileCount:         int64(p.Chunks),
+			Reason:            p.Reason,
 		})
 	}
-	return rep, nil
+	return out, nil
 }
 
 // IntegrityCheck re-hashes every local chunk and replaces corrupt ones with

@@ -401,27 +401,46 @@ func (of *openFile) loadChunk(ctx context.Context, id crdt.ChunkID) ([]byte, err
 // loadChunk reads one chunk from the store and verifies its hash. A
 // mismatch is logged as corruption and never returned as data.
 func (f *FS) loadChunk(ctx context.Context, id crdt.ChunkID, inode crdt.InodeID) ([]byte, error) {
-	blob, err := f.chunks.Get(ctx, chunk.ID(id))
-	if errors.Is(err, chunk.ErrNotFound) && f.fetcher != nil {
-		blob, err = f.fetcher.FetchChunk(ctx, chunk.ID(id))
-		if err == nil {
-			if _, derr := chunk.Decode(chunk.ID(id), blob); derr == nil {
-				if perr := f.chunks.Put(ctx, chunk.ID(id), blob); perr != nil {
-					f.log.Warn("cannot keep fetched chunk", "chunk", id, "err", perr)
-				}
-			}
+	cid := chunk.ID(id)
+	blob, err := f.chunks.Get(ctx, cid)
+	if err == nil {
+		if u, ok := f.fetcher.(chunkUser); ok {
+			u.ChunkUsed(cid)
 		}
-	}
-	if err != nil {
+		data, derr := chunk.Decode(cid, blob)
+		if derr == nil {
+			return data, nil
+		}
+		f.log.Error("corrupt chunk: hash mismatch, refusing to return its bytes", "chunk", id, "inode", inode, "err", derr)
+		if f.fetcher == nil {
+			return nil, fmt.Errorf("load chunk %s: %w", id, derr)
+		}
+		// Fail over to another holder and replace the bad local copy.
+		err = derr
+	} else if !errors.Is(err, chunk.ErrNotFound) || f.fetcher == nil {
 		if errors.Is(err, chunk.ErrNotFound) {
 			f.log.Error("chunk missing", "chunk", id, "inode", inode)
 		}
 		return nil, fmt.Errorf("load chunk %s: %w", id, err)
 	}
-	data, err := chunk.Decode(chunk.ID(id), blob)
-	if err != nil {
-		f.log.Error("corrupt chunk: hash mismatch, refusing to return its bytes", "chunk", id, "inode", inode, "err", err)
-		return nil, fmt.Errorf("load chunk %s: %w", id, err)
+	good, ferr := f.fetcher.FetchChunk(ctx, cid)
+	if ferr != nil {
+		f.log.Error("no good copy of chunk on any peer", "chunk", id, "inode", inode, "err", ferr)
+		return nil, fmt.Errorf("load chunk %s: %w (peers: %v)", id, err, ferr)
+	}
+	data, derr := chunk.Decode(cid, good)
+	if derr != nil { // fetchers verify, but never trust
+		return nil, fmt.Errorf("load chunk %s: %w", id, derr)
+	}
+	if errors.Is(err, chunk.ErrCorrupt) {
+		if rerr := f.chunks.Delete(ctx, cid); rerr != nil {
+			f.log.Warn("cannot remove corrupt chunk", "chunk", id, "err", rerr)
+		} else {
+			f.log.Info("corrupt chunk replaced by a verified copy from a peer", "chunk", id)
+		}
+	}
+	if perr := f.chunks.Put(ctx, cid, good); perr != nil {
+		f.log.Warn("cannot keep fetched chunk", "chunk", id, "err", perr)
 	}
 	return data, nil
 }
@@ -544,6 +563,7 @@ func (of *openFile) commit(ctx context.Context) error {
 		c.Chunks = make([]crdt.ChunkID, (of.size+cs-1)/cs)
 		reuse := len(of.base.Chunks) > 0 && int64(of.base.ChunkSize) == cs
 		var buf []byte
+		var fresh []chunk.ID
 		for idx := range c.Chunks {
 			i := int64(idx)
 			if !of.dirty[i] && reuse && idx < len(of.base.Chunks) && i*cs < of.baseValid { // unchanged base chunk
@@ -564,6 +584,14 @@ func (of *openFile) commit(ctx context.Context) error {
 				return err
 			}
 			c.Chunks[idx] = id
+			if !id.IsZero() {
+				fresh = append(fresh, chunk.ID(id))
+			}
+		}
+		if f.repl != nil && len(fresh) > 0 {
+			if err := f.repl.Replicate(ctx, fresh); err != nil {
+				return fmt.Errorf("commit content: %w", err)
+			}
 		}
 	}
 	now := of.fs.now().UnixNano()

@@ -42,6 +42,9 @@ type Config struct {
 	// Fetcher gets chunks this node does not store from other members
 	// (nil: single node). Fetched chunks are verified and kept locally.
 	Fetcher ChunkFetcher
+	// Replicator makes newly written chunks durable on other members before
+	// the write is acknowledged (nil: single node, the local copy is all).
+	Replicator Replicator
 	// OnCommit is called after every local metadata commit (the cluster
 	// layer pushes the new ops to peers). It must not block.
 	OnCommit  func()
@@ -61,11 +64,22 @@ type ChunkFetcher interface {
 	FetchChunk(ctx context.Context, id chunk.ID) ([]byte, error)
 }
 
+// Replicator copies chunks to their holders; Replicate returns when the
+// write may be acknowledged (the cluster layer implements it).
+type Replicator interface {
+	Replicate(ctx context.Context, ids []chunk.ID) error
+}
+
+// chunkUser is implemented by fetchers that track chunk use (a client
+// node's read cache).
+type chunkUser interface{ ChunkUsed(id chunk.ID) }
+
 // FS is the filesystem core. See the package doc.
 type FS struct {
 	meta      *crdt.Replica
 	chunks    chunk.Store
 	fetcher   ChunkFetcher
+	repl      Replicator
 	onCommit  func()
 	staging   string
 	statfsDir string
@@ -90,6 +104,7 @@ func New(cfg Config) (*FS, error) {
 		meta:      cfg.Meta,
 		chunks:    cfg.Chunks,
 		fetcher:   cfg.Fetcher,
+		repl:      cfg.Replicator,
 		onCommit:  cfg.OnCommit,
 		staging:   cfg.StagingDir,
 		statfsDir: cfg.StatfsDir,

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -67,6 +68,9 @@ type nodeFlags struct {
 	storageMinor  string
 	chunkSize     int
 	quicPort      int
+	noStore       bool
+	cacheSize     int64
+	gcGrace       time.Duration
 	httpAddr      string
 	httpToken     string
 	httpInsecure  bool
@@ -92,7 +96,6 @@ var pendingFlags = []struct{ name, usage string }{
 	{"encryption-key", "at-rest encryption key (not implemented yet)"},
 	{"sim-nodes", "number of nodes to simulate (not implemented yet: [replication])"},
 	{"base-port", "base HTTP port for simulation nodes (not implemented yet: [replication])"},
-	{"no-store", "client mode (not implemented yet: [replication])"},
 	{"profiling", "profiling at startup (not implemented yet: [http])"},
 }
 
@@ -107,6 +110,9 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.httpToken, "http-token", "", "HTTP access token (default: generated into the data dir at first start)")
 	fs.BoolVar(&f.httpInsecure, "http-insecure", false, "allow --http-addr beyond loopback WITHOUT a token (anyone who reaches it can read and write)")
 	fs.StringVar(&f.webdav, "webdav", "", "serve this cluster path over WebDAV at the HTTP root (always also at /webdav/)")
+	fs.BoolVar(&f.noStore, "no-store", false, "client mode: hold no partitions, write to holders, keep a bounded read cache")
+	fs.Int64Var(&f.cacheSize, "cache-size", 256<<20, "client mode read cache size in bytes")
+	fs.DurationVar(&f.gcGrace, "gc-grace", 10*time.Minute, "collect chunks no file references after this long")
 	fs.IntVar(&f.quicPort, "quic-port", 0, "QUIC port for cluster traffic (0 = random; give a fixed one for --peers)")
 	fs.StringVar(&f.clusterKey, "cluster-key", "", "shared secret: only nodes with the same key join (empty = open LAN mode)")
 	fs.StringSliceVar(&f.peers, "peers", nil, "static peers' QUIC addresses host:port,... (for networks without broadcast)")
@@ -262,6 +268,9 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 		Mount:         mountDir,
 		ChunkSize:     nf.chunkSize,
 		QUICPort:      nf.quicPort,
+		NoStore:       nf.noStore,
+		CacheSize:     nf.cacheSize,
+		GCGrace:       nf.gcGrace,
 		HTTPAddr:      nf.httpAddr,
 		HTTPToken:     nf.httpToken,
 		HTTPInsecure:  nf.httpInsecure,

@@ -1,0 +1,593 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/crdt"
+	"github.com/clusterf/clusterf/placement"
+)
+
+// Replication: every referenced chunk lives on the RF holders of its
+// partition (placement.Holders over the live storage members). Writes reach
+// min(RF, 2) holders before they are acknowledged (Replicate); a repair loop
+// per node pulls what its partitions lack, and drops copies it no longer
+// holds only after every current holder confirmed them.
+
+// More RPC methods.
+const (
+	methodChunkPut  = "chunk/put"  // putRequest -> nil
+	methodChunkHave = "chunk/have" // haveRequest -> haveResponse
+)
+
+// Setting defaults.
+const (
+	DefaultReplicationFactor = 3
+	DefaultPartitions        = 1024
+	DefaultSyncInterval      = 30 // seconds, partition anti-entropy
+)
+
+// MemberRecord is what each node publishes about itself in the cluster
+// settings ("member/<id>").
+type MemberRecord struct {
+	NoStore bool `cbor:"1,keyasint"`
+}
+
+type putRequest struct {
+	ID   chunk.ID `cbor:"1,keyasint"`
+	Blob []byte   `cbor:"2,keyasint"`
+}
+
+type haveRequest struct {
+	IDs []chunk.ID `cbor:"1,keyasint"`
+}
+
+type haveResponse struct {
+	Have []bool `cbor:"1,keyasint"`
+}
+
+// maxHaveBatch bounds one chunk/have request.
+const maxHaveBatch = 8192
+
+// intSetting reads a positive integer cluster setting.
+func (c *Cluster) intSetting(key string, def int) int {
+	v := def
+	_ = c.cfg.Meta.View(func(view *crdt.View) error {
+		if b, ok := view.Setting(key); ok {
+			var x int
+			if crdt.DecodeValue(b, &x) == nil && x > 0 {
+				v = x
+			}
+		}
+		return nil
+	})
+	return v
+}
+
+// ReplicationFactor returns the cluster's replication factor setting.
+func (c *Cluster) ReplicationFactor() int {
+	return c.intSetting(crdt.SettingReplicationFactor, DefaultReplicationFactor)
+}
+
+// Partitions returns the number of partitions (fixed at cluster creation).
+func (c *Cluster) Partitions() int { return c.intSetting(crdt.SettingPartitions, DefaultPartitions) }
+
+// SyncInterval returns the partition anti-entropy interval.
+func (c *Cluster) SyncInterval() time.Duration {
+	return time.Duration(c.intSetting(crdt.SettingPartitionSyncInterval, DefaultSyncInterval)) * time.Second
+}
+
+// noStoreMembers lists the members whose record says they store nothing.
+func (c *Cluster) noStoreMembers() map[crdt.NodeID]bool {
+	out := map[crdt.NodeID]bool{}
+	_ = c.cfg.Meta.View(func(v *crdt.View) error {
+		for k, b := range v.Settings(crdt.SettingMemberPrefix) {
+			var rec MemberRecord
+			if crdt.DecodeValue(b, &rec) == nil && rec.NoStore {
+				out[crdt.NodeID(k[len(crdt.SettingMemberPrefix):])] = true
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// StorageMembers lists the live members that store data (this node unless
+// it is a client), sorted.
+func (c *Cluster) StorageMembers() []string {
+	noStore := c.noStoreMembers()
+	var out []string
+	if !c.cfg.NoStore {
+		out = append(out, string(c.cfg.Self))
+	}
+	c.mu.Lock()
+	for id, p := range c.peers {
+		if p.up && !noStore[id] {
+			out = append(out, string(id))
+		}
+	}
+	c.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
+
+// Placement is a snapshot of what placement decisions need.
+type Placement struct {
+	Members    []string
+	RF         int
+	Partitions int
+}
+
+// Placement returns the current placement inputs.
+func (c *Cluster) Placement() Placement {
+	return Placement{Members: c.StorageMembers(), RF: c.ReplicationFactor(), Partitions: c.Partitions()}
+}
+
+// Holders returns the holders of the chunk's partition.
+func (p Placement) Holders(id chunk.ID) []string {
+	return placement.Holders(placement.Partition(id, p.Partitions), p.Members, p.RF)
+}
+
+// peerAddr returns the address of a live peer.
+func (c *Cluster) peerAddr(id string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.peers[crdt.NodeID(id)]
+	if p == nil || !p.up {
+		return "", false
+	}
+	return p.addr, true
+}
+
+// Replicate makes every chunk durable on min(RF, 2) of its holders before
+// the write that made them is acknowledged. The local copy counts when this
+// node is a holder. With fewer reachable holders the write succeeds on the
+// copies it got (at least one durable copy somewhere, the local one
+// included) and the partition shows as under-replicated until repaired.
+func (c *Cluster) Replicate(ctx context.Context, ids []chunk.ID) error {
+	pl := c.Placement()
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 4)
+	)
+	for _, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := c.replicateOne(ctx, pl, id); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (c *Cluster) replicateOne(ctx context.Context, pl Placement, id chunk.ID) error {
+	holders := pl.Holders(id)
+	need := min(pl.RF, 2, max(len(holders), 1))
+	have := 0
+	localCopy, _ := c.cfg.Chunks.Has(ctx, id)
+	if localCopy && slices.Contains(holders, string(c.cfg.Self)) {
+		have++
+	}
+	if have >= need {
+		return nil
+	}
+	blob, err := c.cfg.Chunks.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("replicate %s: read local copy: %w", id, err)
+	}
+	var errs []error
+	for _, h := range holders {
+		if have >= need {
+			break
+		}
+		if h == string(c.cfg.Self) {
+			continue
+		}
+		addr, ok := c.peerAddr(h)
+		if !ok {
+			continue
+		}
+		if _, err := c.cfg.Transport.Call(ctx, addr, h, methodChunkPut, encode(putRequest{ID: id, Blob: blob})); err != nil {
+			errs = append(errs, fmt.Errorf("put %s on %s: %w", id, h, err))
+			continue
+		}
+		have++
+	}
+	if have == 0 && !localCopy {
+		return fmt.Errorf("replicate %s: no holder reachable: %w", id, errors.Join(errs...))
+	}
+	if have < need {
+		c.log.Debug("chunk under-replicated after write", "chunk", id, "copies", have, "want", need)
+	}
+	return nil
+}
+
+// handlePut stores a chunk pushed by a peer after verifying it.
+func (c *Cluster) handlePut(ctx context.Context, req []byte) ([]byte, error) {
+	if c.cfg.NoStore {
+		return nil, errors.New("client node stores no chunks")
+	}
+	var r putRequest
+	if err := decode(req, &r); err != nil {
+		return nil, err
+	}
+	if _, err := chunk.Decode(r.ID, r.Blob); err != nil {
+		return nil, fmt.Errorf("refusing chunk: %w", err)
+	}
+	if err := c.cfg.Chunks.Put(ctx, r.ID, r.Blob); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (c *Cluster) handleHave(ctx context.Context, req []byte) ([]byte, error) {
+	var r haveRequest
+	if err := decode(req, &r); err != nil {
+		return nil, err
+	}
+	if len(r.IDs) > maxHaveBatch {
+		return nil, fmt.Errorf("chunk/have: %d ids, max %d", len(r.IDs), maxHaveBatch)
+	}
+	resp := haveResponse{Have: make([]bool, len(r.IDs))}
+	for i, id := range r.IDs {
+		ok, err := c.cfg.Chunks.Has(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		resp.Have[i] = ok
+	}
+	return encode(resp), nil
+}
+
+// peerHas asks a peer which of ids it stores.
+func (c *Cluster) peerHas(ctx context.Context, peerID string, ids []chunk.ID) ([]bool, error) {
+	addr, ok := c.peerAddr(peerID)
+	if !ok {
+		return nil, fmt.Errorf("peer %s is down", peerID)
+	}
+	out := make([]bool, 0, len(ids))
+	for start := 0; start < len(ids); start += maxHaveBatch {
+		batch := ids[start:min(start+maxHaveBatch, len(ids))]
+		raw, err := c.cfg.Transport.Call(ctx, addr, peerID, methodChunkHave, encode(haveRequest{IDs: batch}))
+		if err != nil {
+			return nil, err
+		}
+		var resp haveResponse
+		if err := decode(raw, &resp); err != nil {
+			return nil, err
+		}
+		if len(resp.Have) != len(batch) {
+			return nil, fmt.Errorf("peer %s answered %d of %d", peerID, len(resp.Have), len(batch))
+		}
+		out = append(out, resp.Have...)
+	}
+	return out, nil
+}
+
+// referenced returns every chunk referenced by metadata, by partition.
+func (c *Cluster) referenced(parts int) map[int][]chunk.ID {
+	seen := map[chunk.ID]bool{}
+	out := map[int][]chunk.ID{}
+	_ = c.cfg.Meta.View(func(v *crdt.View) error {
+		v.ChunkRefs(func(id crdt.ChunkID) {
+			cid := chunk.ID(id)
+			if !seen[cid] {
+				seen[cid] = true
+				p := placement.Partition(cid, parts)
+				out[p] = append(out[p], cid)
+			}
+		})
+		return nil
+	})
+	return out
+}
+
+// RepairStats describe one repair round.
+type RepairStats struct {
+	Fetched, Dropped, Collected int
+	Errors                      int
+	Duration                    time.Duration
+}
+
+// repairLoop runs RepairOnce every partition sync interval (re-read each
+// round, so a change applies at once) and when kicked.
+func (c *Cluster) repairLoop(ctx context.Context) {
+	for {
+		wait := c.SyncInterval()
+		if c.cfg.RepairInterval > 0 {
+			wait = c.cfg.RepairInterval
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		case <-c.repairKick:
+		}
+		st := c.RepairOnce(ctx)
+		if st.Fetched+st.Dropped+st.Collected+st.Errors > 0 {
+			c.log.Info("repair round", "fetched", st.Fetched, "dropped", st.Dropped,
+				"collected", st.Collected, "errors", st.Errors, "took", st.Duration)
+		}
+	}
+}
+
+// KickRepair asks for a repair round soon (after membership or RF changes).
+func (c *Cluster) KickRepair() {
+	select {
+	case c.repairKick <- struct{}{}:
+	default:
+	}
+}
+
+// RepairOnce brings this node's partitions to what placement says: pull
+// referenced chunks it should hold but lacks; drop copies of partitions it
+// does not hold once all current holders confirm them; collect chunks no
+// metadata references after the grace period, if metadata is caught up.
+func (c *Cluster) RepairOnce(ctx context.Context) RepairStats {
+	c.repairMu.Lock()
+	defer c.repairMu.Unlock()
+	start := time.Now()
+	var st RepairStats
+	pl := c.Placement()
+	refs := c.referenced(pl.Partitions)
+	self := string(c.cfg.Self)
+	referenced := map[chunk.ID]bool{}
+	for _, ids := range refs {
+		for _, id := range ids {
+			referenced[id] = true
+		}
+	}
+	// 1. Pull what our partitions lack.
+	if !c.cfg.NoStore {
+		for p, ids := range refs {
+			if ctx.Err() != nil {
+				return st
+			}
+			holders := placement.Holders(p, pl.Members, pl.RF)
+			if !slices.Contains(holders, self) {
+				continue
+			}
+			for _, id := range ids {
+				ok, err := c.cfg.Chunks.Has(ctx, id)
+				if err != nil || ok {
+					continue
+				}
+				blob, err := c.fetchFrom(ctx, holders, id)
+				if err == nil {
+					err = c.cfg.Chunks.Put(ctx, id, blob)
+				}
+				if err != nil {
+					st.Errors++
+					c.log.Debug("repair fetch failed", "chunk", id, "err", err)
+					continue
+				}
+				st.Fetched++
+			}
+		}
+	}
+	// 2. Excess copies and garbage.
+	var excess []chunk.ID
+	now := time.Now()
+	caughtUp := c.caughtUp()
+	err := c.cfg.Chunks.List(ctx, func(id chunk.ID) error {
+		if !referenced[id] {
+			c.unrefMu.Lock()
+			first, ok := c.unrefSince[id]
+			if !ok {
+				c.unrefSince[id] = now
+			}
+			c.unrefMu.Unlock()
+			if ok && caughtUp && now.Sub(first) >= c.cfg.GCGrace {
+				if c.cfg.Chunks.Delete(ctx, id) == nil {
+					st.Collected++
+					c.unrefMu.Lock()
+					delete(c.unrefSince, id)
+					c.unrefMu.Unlock()
+				}
+			}
+			return nil
+		}
+		c.unrefMu.Lock()
+		delete(c.unrefSince, id)
+		c.unrefMu.Unlock()
+		if c.cfg.NoStore || !slices.Contains(pl.Holders(id), self) {
+			excess = append(excess, id)
+		}
+		return nil
+	})
+	if err != nil {
+		st.Errors++
+	}
+	if len(excess) > 0 && len(pl.Members) > 0 {
+		st.Dropped += c.dropConfirmed(ctx, pl, excess)
+	}
+	st.Duration = time.Since(start)
+	return st
+}
+
+// dropConfirmed deletes local copies that every current holder confirmed
+// (and, with fewer storage members than RF, every member). A client keeps
+// its copies as a read cache within its cache size.
+func (c *Cluster) dropConfirmed(ctx context.Context, pl Placement, ids []chunk.ID) int {
+	byHolder := map[string][]chunk.ID{}
+	for _, id := range ids {
+		for _, h := range pl.Holders(id) {
+			byHolder[h] = append(byHolder[h], id)
+		}
+	}
+	confirmed := map[chunk.ID]int{}
+	for h, hids := range byHolder {
+		if h == string(c.cfg.Self) {
+			continue
+		}
+		have, err := c.peerHas(ctx, h, hids)
+		if err != nil {
+			continue
+		}
+		for i, ok := range have {
+			if ok {
+				confirmed[hids[i]]++
+			}
+		}
+	}
+	var drop []chunk.ID
+	for _, id := range ids {
+		if confirmed[id] >= len(pl.Holders(id)) && len(pl.Holders(id)) > 0 {
+			drop = append(drop, id)
+		}
+	}
+	if c.cfg.NoStore {
+		drop = c.cache.evictable(drop, c.cfg.CacheSize, c.cfg.Chunks, ctx)
+	}
+	n := 0
+	for _, id := range drop {
+		if c.cfg.Chunks.Delete(ctx, id) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// caughtUp reports whether no live peer has reported ops we lack: only then
+// can "no metadata references this chunk" be trusted for garbage collection.
+func (c *Cluster) caughtUp() bool {
+	ours := c.cfg.Meta.VersionVector()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.peers {
+		if !p.up {
+			continue
+		}
+		for n, s := range p.vv {
+			if s > ours[n] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// fetchFrom gets a verified chunk blob from the holders first, then from
+// any other live peer.
+func (c *Cluster) fetchFrom(ctx context.Context, holders []string, id chunk.ID) ([]byte, error) {
+	var errs []error
+	tried := map[string]bool{string(c.cfg.Self): true}
+	try := func(peerID string) ([]byte, bool) {
+		if tried[peerID] {
+			return nil, false
+		}
+		tried[peerID] = true
+		addr, ok := c.peerAddr(peerID)
+		if !ok {
+			return nil, false
+		}
+		blob, err := c.cfg.Transport.Call(ctx, addr, peerID, methodChunkGet, encode(chunkRequest{ID: id}))
+		if err != nil {
+			errs = append(errs, err)
+			return nil, false
+		}
+		if _, err := chunk.Decode(id, blob); err != nil {
+			c.log.Error("peer sent a corrupt chunk; trying the next holder", "peer", peerID, "chunk", id, "err", err)
+			errs = append(errs, err)
+			return nil, false
+		}
+		return blob, true
+	}
+	for _, h := range holders {
+		if blob, ok := try(h); ok {
+			return blob, nil
+		}
+	}
+	for _, p := range c.Peers() {
+		if blob, ok := try(string(p.ID)); ok {
+			return blob, nil
+		}
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("fetch chunk %s: no live peer has it: %w", id, chunk.ErrNotFound)
+	}
+	return nil, fmt.Errorf("fetch chunk %s: %w", id, errors.Join(errs...))
+}
+
+// PartitionState is one partition in the replication report.
+type PartitionState struct {
+	Partition int
+	Holders   []string // holders that have every referenced chunk of it
+	Expected  []string // the holders placement wants
+	Want      int      // copies wanted: min(RF, storage members) ... RF when members suffice
+	Chunks    int      // referenced chunks in it
+	Reason    string   // why it is short, when it is
+}
+
+// Report checks, for every partition with referenced chunks, how many of
+// its holders have all of them. It asks the peers (chunk/have), so it costs
+// one round trip per holder.
+func (c *Cluster) Report(ctx context.Context) ([]PartitionState, error) {
+	pl := c.Placement()
+	refs := c.referenced(pl.Partitions)
+	byHolder := map[string][]chunk.ID{}
+	for p, ids := range refs {
+		for _, h := range placement.Holders(p, pl.Members, pl.RF) {
+			byHolder[h] = append(byHolder[h], ids...)
+		}
+	}
+	has := map[string]map[chunk.ID]bool{}
+	for h, ids := range byHolder {
+		m := map[chunk.ID]bool{}
+		if h == string(c.cfg.Self) {
+			for _, id := range ids {
+				if ok, _ := c.cfg.Chunks.Has(ctx, id); ok {
+					m[id] = true
+				}
+			}
+		} else if got, err := c.peerHas(ctx, h, ids); err == nil {
+			for i, ok := range got {
+				if ok {
+					m[ids[i]] = true
+				}
+			}
+		}
+		has[h] = m
+	}
+	var out []PartitionState
+	for p, ids := range refs {
+		st := PartitionState{Partition: p, Expected: placement.Holders(p, pl.Members, pl.RF), Want: pl.RF, Chunks: len(ids)}
+		for _, h := range st.Expected {
+			complete := true
+			for _, id := range ids {
+				if !has[h][id] {
+					complete = false
+					break
+				}
+			}
+			if complete {
+				st.Holders = append(st.Holders, h)
+			}
+		}
+		switch {
+		case len(pl.Members) < pl.RF:
+			st.Reason = "only " + strconv.Itoa(len(pl.Members)) + " storage members are up"
+		case len(st.Holders) < pl.RF:
+			st.Reason = "repair in progress"
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
+	return out, nil
+}
