@@ -56,6 +56,18 @@ type haveResponse struct {
 // maxHaveBatch bounds one chunk/have request.
 const maxHaveBatch = 8192
 
+// bulkTimeout bounds one chunk transfer (16 MiB at worst).
+const bulkTimeout = 60 * time.Second
+
+// call is Transport.Call with a deadline, so that a peer that died without
+// closing its connections fails the call quickly instead of after QUIC's
+// idle timeout.
+func (c *Cluster) call(ctx context.Context, timeout time.Duration, addr, peer, method string, req []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return c.cfg.Transport.Call(ctx, addr, peer, method, req)
+}
+
 // intSetting reads a positive integer cluster setting.
 func (c *Cluster) intSetting(key string, def int) int {
 	v := def
@@ -203,7 +215,7 @@ func (c *Cluster) replicateOne(ctx context.Context, pl Placement, id chunk.ID) e
 		if !ok {
 			continue
 		}
-		if _, err := c.cfg.Transport.Call(ctx, addr, h, methodChunkPut, encode(putRequest{ID: id, Blob: blob})); err != nil {
+		if _, err := c.call(ctx, bulkTimeout, addr, h, methodChunkPut, encode(putRequest{ID: id, Blob: blob})); err != nil {
 			errs = append(errs, fmt.Errorf("put %s on %s: %w", id, h, err))
 			continue
 		}
@@ -264,7 +276,7 @@ func (c *Cluster) peerHas(ctx context.Context, peerID string, ids []chunk.ID) ([
 	out := make([]bool, 0, len(ids))
 	for start := 0; start < len(ids); start += maxHaveBatch {
 		batch := ids[start:min(start+maxHaveBatch, len(ids))]
-		raw, err := c.cfg.Transport.Call(ctx, addr, peerID, methodChunkHave, encode(haveRequest{IDs: batch}))
+		raw, err := c.call(ctx, c.cfg.DownAfter/2, addr, peerID, methodChunkHave, encode(haveRequest{IDs: batch}))
 		if err != nil {
 			return nil, err
 		}
@@ -497,7 +509,7 @@ func (c *Cluster) fetchFrom(ctx context.Context, holders []string, id chunk.ID) 
 		if !ok {
 			return nil, false
 		}
-		blob, err := c.cfg.Transport.Call(ctx, addr, peerID, methodChunkGet, encode(chunkRequest{ID: id}))
+		blob, err := c.call(ctx, bulkTimeout, addr, peerID, methodChunkGet, encode(chunkRequest{ID: id}))
 		if err != nil {
 			errs = append(errs, err)
 			return nil, false

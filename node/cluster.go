@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -22,7 +23,7 @@ func (n *Node) openCluster() error {
 	tr, err := transport.New(transport.Config{
 		NodeID:     string(n.ID),
 		ClusterKey: key,
-		Listen:     net.JoinHostPort("0.0.0.0", strconv.Itoa(n.cfg.QUICPort)),
+		Listen:     net.JoinHostPort(cmp.Or(n.cfg.QUICHost, "0.0.0.0"), strconv.Itoa(n.cfg.QUICPort)),
 		Logger:     n.log,
 		Handler: transport.HandlerFunc(func(ctx context.Context, p transport.PeerInfo, method string, req []byte) ([]byte, error) {
 			// A peer that reached us first (it has us as a static peer or
@@ -73,10 +74,12 @@ func (n *Node) startCluster(ctx context.Context) error {
 		ClusterKey:     key,
 		Port:           n.cfg.DiscoveryPort,
 		BroadcastAddrs: n.cfg.BroadcastAddrs,
+		ListenHost:     n.cfg.DiscoveryHost,
+		RateLimit:      n.cfg.DiscoveryRateLimit,
 		StaticPeers:    n.cfg.Peers,
 		QUICPort:       n.QUICPort(),
 		HTTPPort:       n.httpPort,
-		Logger:         n.log.With("component", "discovery"),
+		Logger:         n.log,
 		OnPeer: func(p discovery.Peer) {
 			if p.NodeID == "" { // a static peer: learn its id from the QUIC hello
 				n.goFunc(func() { n.resolveStaticPeer(ctx, p.Addr) })

@@ -27,19 +27,27 @@ type Config struct {
 	DiscoveryPort int    // 0 = broadcast discovery off
 	// BroadcastAddrs overrides the discovery destinations (tests, simulation).
 	BroadcastAddrs []string
-	QUICPort       int           // 0 = random
-	ClusterKey     string        // "" = open LAN mode (loud warning)
-	Peers          []string      // static peers' QUIC addresses host:port
-	SyncInterval   time.Duration // 0 = 2s
-	NoStore        bool          // client mode: hold no partitions
-	CacheSize      int64         // client read cache bytes (0 = 256 MiB)
-	GCGrace        time.Duration // unreferenced chunks are collected after this (0 = 10m)
-	StorageMajor   string        // chunk storage engine ("" = as recorded, else rawfile)
-	StorageMinor   string
-	Mount          string // mount point ("" = no FUSE mount)
-	ChunkSize      int    // 0 = replica.DefaultChunkSize
-	Debug          bool   // log every FUSE request
-	Logger         *slog.Logger
+	// DiscoveryHost is the address discovery binds ("" = all IPv4).
+	DiscoveryHost string
+	// DiscoveryRateLimit is the accepted announcements per second per
+	// source IP (0 = discovery's default; simulation raises it, since all
+	// its nodes share 127.0.0.1).
+	DiscoveryRateLimit float64
+	// QUICHost is the address the transport binds ("" = 0.0.0.0).
+	QUICHost     string
+	QUICPort     int           // 0 = random
+	ClusterKey   string        // "" = open LAN mode (loud warning)
+	Peers        []string      // static peers' QUIC addresses host:port
+	SyncInterval time.Duration // 0 = 2s
+	NoStore      bool          // client mode: hold no partitions
+	CacheSize    int64         // client read cache bytes (0 = 256 MiB)
+	GCGrace      time.Duration // unreferenced chunks are collected after this (0 = 10m)
+	StorageMajor string        // chunk storage engine ("" = as recorded, else rawfile)
+	StorageMinor string
+	Mount        string // mount point ("" = no FUSE mount)
+	ChunkSize    int    // 0 = replica.DefaultChunkSize
+	Debug        bool   // log every FUSE request
+	Logger       *slog.Logger
 }
 
 // nodeIDFile remembers a generated node id in the base data dir.

@@ -20,7 +20,9 @@ var _ api.Cluster = (*clusterView)(nil)
 
 func (c *clusterView) node() *Node { return (*Node)(c) }
 
-func (n *Node) setIntSetting(key string, v int) error {
+// SetIntSetting sets an integer cluster setting (replication factor, sync
+// interval) and announces it.
+func (n *Node) SetIntSetting(key string, v int) error {
 	_, err := n.Meta.Update(func(tx *crdt.Tx) error { return tx.SetSetting(key, crdt.EncodeValue(v)) })
 	if err == nil {
 		n.Cluster.Changed()
@@ -149,14 +151,14 @@ func (c *clusterView) SetReplicationFactor(ctx context.Context, rf int) error {
 	if rf < 1 {
 		return fmt.Errorf("replication factor %d: %w", rf, crdt.ErrInvalid)
 	}
-	return c.node().setIntSetting(crdt.SettingReplicationFactor, rf)
+	return c.node().SetIntSetting(crdt.SettingReplicationFactor, rf)
 }
 
 func (c *clusterView) SetPartitionSyncInterval(ctx context.Context, seconds int) error {
 	if seconds < 1 {
 		return fmt.Errorf("partition sync interval %d: %w", seconds, crdt.ErrInvalid)
 	}
-	return c.node().setIntSetting(crdt.SettingPartitionSyncInterval, seconds)
+	return c.node().SetIntSetting(crdt.SettingPartitionSyncInterval, seconds)
 }
 
 func (c *clusterView) UnderReplicated(ctx context.Context) (api.UnderReplicatedReport, error) {

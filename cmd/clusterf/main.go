@@ -26,6 +26,7 @@ import (
 
 	"github.com/clusterf/clusterf/chunk/engines"
 	"github.com/clusterf/clusterf/node"
+	"github.com/clusterf/clusterf/sim"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -80,6 +81,8 @@ type nodeFlags struct {
 	debug         bool
 	noDesktop     bool
 	showVersion   bool
+	simNodes      int
+	basePort      int
 
 	// Flags of the original clusterF whose features have not landed yet:
 	// accepted by name so scripts get a clear message instead of "unknown flag".
@@ -94,8 +97,6 @@ var pendingFlags = []struct{ name, usage string }{
 	{"cluster-dir", "cluster path prefix for import/export (not implemented yet)"},
 	{"exclude-dirs", "directories to exclude from import (not implemented yet)"},
 	{"encryption-key", "at-rest encryption key (not implemented yet)"},
-	{"sim-nodes", "number of nodes to simulate (not implemented yet: [replication])"},
-	{"base-port", "base HTTP port for simulation nodes (not implemented yet: [replication])"},
 	{"profiling", "profiling at startup (not implemented yet: [http])"},
 }
 
@@ -113,6 +114,8 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noStore, "no-store", false, "client mode: hold no partitions, write to holders, keep a bounded read cache")
 	fs.Int64Var(&f.cacheSize, "cache-size", 256<<20, "client mode read cache size in bytes")
 	fs.DurationVar(&f.gcGrace, "gc-grace", 10*time.Minute, "collect chunks no file references after this long")
+	fs.IntVar(&f.simNodes, "sim-nodes", 0, "simulation: run this many nodes in one process on loopback (see 'clusterf sim')")
+	fs.IntVar(&f.basePort, "base-port", 30000, "simulation: HTTP port of the first node (node i listens on base+i)")
 	fs.IntVar(&f.quicPort, "quic-port", 0, "QUIC port for cluster traffic (0 = random; give a fixed one for --peers)")
 	fs.StringVar(&f.clusterKey, "cluster-key", "", "shared secret: only nodes with the same key join (empty = open LAN mode)")
 	fs.StringSliceVar(&f.peers, "peers", nil, "static peers' QUIC addresses host:port,... (for networks without broadcast)")
@@ -188,6 +191,9 @@ Every flag can also be set as CLUSTERF_<FLAG_NAME>, e.g. CLUSTERF_DATA_DIR.`,
 				fmt.Fprintln(stdout, "clusterf", version)
 				return nil
 			}
+			if nf.simNodes > 0 {
+				return runSim(cmd.Context(), &nf, stdout, stderr)
+			}
 			return runNode(cmd.Context(), &nf, "", stdout, stderr)
 		},
 	}
@@ -228,7 +234,18 @@ Every flag can also be set as CLUSTERF_<FLAG_NAME>, e.g. CLUSTERF_DATA_DIR.`,
 			return nil
 		},
 	}
-	root.AddCommand(serve, mount, versionCmd)
+	simCmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run --sim-nodes full nodes in one process on loopback (no broadcast leaves the machine)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if nf.simNodes < 1 {
+				return usageError{fmt.Errorf("sim needs --sim-nodes N (N >= 1)")}
+			}
+			return runSim(cmd.Context(), &nf, stdout, stderr)
+		},
+	}
+	root.AddCommand(serve, mount, versionCmd, simCmd)
 	root.Args = usageArgs(cobra.NoArgs)
 	return root
 }
@@ -241,6 +258,42 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// runSim runs a simulated cluster until SIGINT/SIGTERM.
+func runSim(ctx context.Context, nf *nodeFlags, stdout, stderr io.Writer) error {
+	level := slog.LevelWarn
+	if nf.debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	c, err := sim.Start(ctx, sim.Config{
+		Nodes:      nf.simNodes,
+		BasePort:   nf.basePort,
+		DataDir:    nf.dataDir,
+		ClusterKey: nf.clusterKey,
+		ChunkSize:  nf.chunkSize,
+		Logger:     log,
+		Version:    version,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "clusterf %s simulation: %d nodes on loopback, data in %s\n", version, nf.simNodes, nf.dataDir)
+	for i, n := range c.Live() {
+		fmt.Fprintf(stdout, "  %-10s %s/monitor\n", n.ID, n.HTTPURL())
+		if i == 9 && nf.simNodes > 10 {
+			fmt.Fprintf(stdout, "  ... nodes sim-10..sim-%d on ports %d..%d\n", nf.simNodes-1, nf.basePort+10, nf.basePort+nf.simNodes-1)
+			break
+		}
+	}
+	<-ctx.Done()
+	return c.Close()
 }
 
 // runNode runs one node until SIGINT/SIGTERM (or until its mount is
