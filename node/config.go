@@ -42,7 +42,10 @@ type Config struct {
 	NoStore      bool          // client mode: hold no partitions
 	CacheSize    int64         // client read cache bytes (0 = 256 MiB)
 	GCGrace      time.Duration // unreferenced chunks are collected after this (0 = 10m)
-	StorageMajor string        // chunk storage engine ("" = as recorded, else rawfile)
+	// ClockOffset skews this node's metadata clock (fault-injection tests:
+	// the HLC must cope with peers whose wall clocks are off).
+	ClockOffset  time.Duration
+	StorageMajor string // chunk storage engine ("" = as recorded, else rawfile)
 	StorageMinor string
 	Mount        string // mount point ("" = no FUSE mount)
 	ChunkSize    int    // 0 = replica.DefaultChunkSize

@@ -95,7 +95,9 @@ func New(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open metadata: %w", err)
 	}
-	n.Meta, err = crdt.Open(crdt.Options{Node: id, Store: store})
+	offset := cfg.ClockOffset
+	clock := crdt.NewClock(id, func() time.Time { return time.Now().Add(offset) })
+	n.Meta, err = crdt.Open(crdt.Options{Node: id, Store: store, Clock: clock})
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("load metadata: %w", err)

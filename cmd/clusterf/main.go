@@ -72,6 +72,7 @@ type nodeFlags struct {
 	noStore       bool
 	cacheSize     int64
 	gcGrace       time.Duration
+	clockOffset   time.Duration
 	httpAddr      string
 	httpToken     string
 	httpInsecure  bool
@@ -116,6 +117,8 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.gcGrace, "gc-grace", 10*time.Minute, "collect chunks no file references after this long")
 	fs.IntVar(&f.simNodes, "sim-nodes", 0, "simulation: run this many nodes in one process on loopback (see 'clusterf sim')")
 	fs.IntVar(&f.basePort, "base-port", 30000, "simulation: HTTP port of the first node (node i listens on base+i)")
+	fs.DurationVar(&f.clockOffset, "test-clock-offset", 0, "TESTING ONLY: skew this node's metadata clock by this much")
+	fs.Lookup("test-clock-offset").Hidden = true
 	fs.IntVar(&f.quicPort, "quic-port", 0, "QUIC port for cluster traffic (0 = random; give a fixed one for --peers)")
 	fs.StringVar(&f.clusterKey, "cluster-key", "", "shared secret: only nodes with the same key join (empty = open LAN mode)")
 	fs.StringSliceVar(&f.peers, "peers", nil, "static peers' QUIC addresses host:port,... (for networks without broadcast)")
@@ -324,6 +327,7 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 		NoStore:       nf.noStore,
 		CacheSize:     nf.cacheSize,
 		GCGrace:       nf.gcGrace,
+		ClockOffset:   nf.clockOffset,
 		HTTPAddr:      nf.httpAddr,
 		HTTPToken:     nf.httpToken,
 		HTTPInsecure:  nf.httpInsecure,
