@@ -1,0 +1,109 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Small extensions of Node, Net and Host for fault injection (kept in a
+// file of their own so harness.go and netns.go stay untouched).
+
+// Pid returns the process id of the node's current clusterf process (0 when
+// it never started). Host.Wrap's nsenter execs the binary without forking,
+// so this is clusterf itself, not a wrapper.
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc == nil || n.proc.cmd.Process == nil {
+		return 0
+	}
+	return n.proc.cmd.Process.Pid
+}
+
+// Signal sends sig to the current process (e.g. SIGSTOP/SIGCONT to pause
+// and resume the node).
+func (n *Node) Signal(sig syscall.Signal) error {
+	n.mu.Lock()
+	p := n.proc
+	n.mu.Unlock()
+	if p == nil || p.exited() {
+		return fmt.Errorf("node %s is not running", n.opts.NodeID)
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// RestartWithArgs stops the node (SIGTERM; skipped when it is not running)
+// and starts it again with ExtraArgs replaced by extra (same data dir, node
+// id and mountpoint). Must be called from the test goroutine.
+func (n *Node) RestartWithArgs(extra []string) {
+	n.t.Helper()
+	if n.Running() {
+		n.Stop()
+	}
+	n.opts.ExtraArgs = append([]string(nil), extra...)
+	n.start()
+}
+
+// StartAgain starts the node after Kill9 (same options); the stale mount is
+// replaced as on a real restart.
+func (n *Node) StartAgain() {
+	n.t.Helper()
+	n.start()
+}
+
+// Split moves the given hosts' links onto a second bridge, so they reach
+// each other but not the rest (a minority/majority split). Heal with Unsplit.
+func (nt *Net) Split(hosts ...*Host) {
+	t := nt.t
+	t.Helper()
+	if err := exec.Command("ip", "-n", nt.sw, "link", "show", "br1").Run(); err != nil {
+		ip(t, "-n", nt.sw, "link", "add", "br1", "type", "bridge")
+		ip(t, "-n", nt.sw, "link", "set", "br1", "up")
+	}
+	for _, h := range hosts {
+		ip(t, "-n", nt.sw, "link", "set", h.link, "master", "br1")
+	}
+}
+
+// Unsplit puts every host's link back on the main bridge.
+func (nt *Net) Unsplit() {
+	t := nt.t
+	t.Helper()
+	for _, h := range nt.Hosts {
+		ip(t, "-n", nt.sw, "link", "set", h.link, "master", "br0")
+	}
+}
+
+// Curl runs curl with args in the host's namespace (bounded by timeout) and
+// returns its stdout and error.
+func (h *Host) Curl(timeout time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	argv := append(h.Wrap(), "curl")
+	argv = append(argv, args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.WaitDelay = 2 * time.Second
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("curl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
+// API calls the node's REST API on 127.0.0.1:8080 inside the host's
+// namespace and returns the body; non-2xx is an error.
+func (h *Host) API(t testing.TB, method, path, body string) (string, error) {
+	args := []string{"-sS", "-f", "--max-time", "30", "-X", method, "-H", "Content-Type: application/json"}
+	if body != "" {
+		args = append(args, "-d", body)
+	}
+	args = append(args, "http://127.0.0.1:8080"+path)
+	return h.Curl(40*time.Second, args...)
+}
