@@ -34,6 +34,15 @@ var errnoMap = []struct {
 	{context.DeadlineExceeded, syscall.ETIMEDOUT},
 }
 
+// toErrno maps err and counts it in the metrics.
+func (m *mount) toErrno(op string, err error) syscall.Errno {
+	e := toErrno(m.log, op, err)
+	if e != 0 && m.opts.Metrics != nil {
+		m.opts.Metrics.errors.WithLabelValues(op, e.Error()).Inc()
+	}
+	return e
+}
+
 // toErrno maps an error from the core to an errno. Unknown errors are logged
 // and become EIO, never ENOSYS.
 func toErrno(log *slog.Logger, op string, err error) syscall.Errno {

@@ -33,6 +33,7 @@ type Options struct {
 	AllowOther      bool          // let other users access the mount (needs root or user_allow_other)
 	Debug           bool          // log every FUSE request
 	Logger          *slog.Logger
+	Metrics         *Metrics // nil: no metrics
 }
 
 type mount struct {

@@ -71,7 +71,7 @@ func fillAttr(a replica.Attr, out *fuse.Attr) {
 // blockSize is the st_blksize shown: the preferred I/O size (cp, dd use it).
 const blockSize = 128 << 10
 
-func (n *node) errno(op string, err error) syscall.Errno { return toErrno(n.m.log, op, err) }
+func (n *node) errno(op string, err error) syscall.Errno { return n.m.toErrno(op, err) }
 
 // child returns the kernel inode for a looked-up or created entry.
 func (n *node) child(ctx context.Context, a replica.Attr, out *fuse.EntryOut) *fs.Inode {
@@ -93,6 +93,7 @@ func owner(ctx context.Context) replica.Owner {
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	defer n.m.observe("lookup", time.Now())
 	a, err := n.m.fs.Lookup(ctx, n.ref.Inode, name)
 	if err != nil {
 		return nil, n.errno("lookup", err)
@@ -101,6 +102,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 }
 
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	defer n.m.observe("getattr", time.Now())
 	a, err := n.m.fs.GetAttr(ctx, n.ref)
 	if err != nil {
 		return n.errno("getattr", err)
@@ -111,6 +113,7 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 }
 
 func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	defer n.m.observe("setattr", time.Now())
 	var sa replica.SetAttrIn
 	if m, ok := in.GetMode(); ok {
 		sa.Mode = &m
@@ -146,6 +149,7 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 }
 
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	defer n.m.observe("readdir", time.Now())
 	ents, err := n.m.fs.ReadDir(ctx, n.ref.Inode)
 	if err != nil {
 		return nil, n.errno("readdir", err)
@@ -158,6 +162,7 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	defer n.m.observe("mkdir", time.Now())
 	a, err := n.m.fs.Mkdir(ctx, n.ref.Inode, name, mode, owner(ctx))
 	if err != nil {
 		return nil, n.errno("mkdir", err)
@@ -166,6 +171,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	defer n.m.observe("create", time.Now())
 	a, h, err := n.m.fs.Create(ctx, n.ref.Inode, name, mode, owner(ctx), int(flags))
 	if err != nil {
 		return nil, nil, 0, n.errno("create", err)
@@ -174,6 +180,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	defer n.m.observe("open", time.Now())
 	h, err := n.m.fs.Open(ctx, n.ref, int(flags))
 	if err != nil {
 		return nil, 0, n.errno("open", err)
@@ -182,14 +189,17 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	defer n.m.observe("unlink", time.Now())
 	return n.errno("unlink", n.m.fs.Unlink(ctx, n.ref.Inode, name))
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	defer n.m.observe("rmdir", time.Now())
 	return n.errno("rmdir", n.m.fs.Rmdir(ctx, n.ref.Inode, name))
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	defer n.m.observe("rename", time.Now())
 	np, ok := newParent.(*node)
 	if !ok {
 		return syscall.EXDEV
@@ -203,6 +213,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	defer n.m.observe("symlink", time.Now())
 	a, err := n.m.fs.Symlink(ctx, n.ref.Inode, name, target, owner(ctx))
 	if err != nil {
 		return nil, n.errno("symlink", err)
@@ -211,6 +222,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	defer n.m.observe("readlink", time.Now())
 	t, err := n.m.fs.Readlink(ctx, n.ref.Inode)
 	if err != nil {
 		return nil, n.errno("readlink", err)
@@ -219,6 +231,7 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 }
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	defer n.m.observe("link", time.Now())
 	t, ok := target.(*node)
 	if !ok {
 		return nil, syscall.EXDEV
@@ -234,6 +247,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 }
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	defer n.m.observe("getxattr", time.Now())
 	val, err := n.m.fs.GetXattr(ctx, n.ref.Inode, attr)
 	if err != nil {
 		return 0, n.errno("getxattr", err)
@@ -245,6 +259,7 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 }
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	defer n.m.observe("setxattr", time.Now())
 	if !n.ref.Version.IsZero() {
 		return syscall.EACCES
 	}
@@ -252,6 +267,7 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 }
 
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	defer n.m.observe("listxattr", time.Now())
 	names, err := n.m.fs.ListXattr(ctx, n.ref.Inode)
 	if err != nil {
 		return 0, n.errno("listxattr", err)
@@ -273,6 +289,7 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	defer n.m.observe("removexattr", time.Now())
 	if !n.ref.Version.IsZero() {
 		return syscall.EACCES
 	}
@@ -280,6 +297,7 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 }
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	defer n.m.observe("statfs", time.Now())
 	st, err := n.m.fs.Statfs(ctx)
 	if err != nil {
 		return n.errno("statfs", err)
@@ -297,36 +315,48 @@ type file struct {
 }
 
 func (f *file) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	defer f.m.observe("read", time.Now())
 	n, err := f.h.ReadAt(ctx, dest, off)
 	if err != nil && n == 0 && !isEOF(err) {
-		return nil, toErrno(f.m.log, "read", err)
+		return nil, f.m.toErrno("read", err)
+	}
+	if f.m.opts.Metrics != nil {
+		f.m.opts.Metrics.read.Add(float64(n))
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
 func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	defer f.m.observe("write", time.Now())
 	n, err := f.h.WriteAt(ctx, data, off)
 	if err != nil {
-		return 0, toErrno(f.m.log, "write", err)
+		return 0, f.m.toErrno("write", err)
+	}
+	if f.m.opts.Metrics != nil {
+		f.m.opts.Metrics.written.Add(float64(n))
 	}
 	return uint32(n), 0
 }
 
 func (f *file) Flush(ctx context.Context) syscall.Errno {
+	defer f.m.observe("flush", time.Now())
 	// The write was acknowledged to the application once close returns 0:
 	// commit even if the kernel gave up waiting.
-	return toErrno(f.m.log, "flush", f.h.Flush(context.WithoutCancel(ctx)))
+	return f.m.toErrno("flush", f.h.Flush(context.WithoutCancel(ctx)))
 }
 
 func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return toErrno(f.m.log, "fsync", f.h.Fsync(context.WithoutCancel(ctx)))
+	defer f.m.observe("fsync", time.Now())
+	return f.m.toErrno("fsync", f.h.Fsync(context.WithoutCancel(ctx)))
 }
 
 func (f *file) Release(ctx context.Context) syscall.Errno {
-	return toErrno(f.m.log, "release", f.h.Release())
+	defer f.m.observe("release", time.Now())
+	return f.m.toErrno("release", f.h.Release())
 }
 
 func (f *file) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	defer f.m.observe("allocate", time.Now())
 	const keepSize = 0x01 // FALLOC_FL_KEEP_SIZE
 	if mode&^keepSize != 0 {
 		return syscall.EOPNOTSUPP
@@ -335,7 +365,7 @@ func (f *file) Allocate(ctx context.Context, off, size uint64, mode uint32) sysc
 	if mode&keepSize != 0 || end <= f.h.Size() {
 		return 0 // clusterf does not preallocate: space is taken on write
 	}
-	return toErrno(f.m.log, "fallocate", f.h.Truncate(end))
+	return f.m.toErrno("fallocate", f.h.Truncate(end))
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
@@ -344,6 +374,7 @@ func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 // change is durable before its operation returns, so there is nothing left
 // to sync.
 func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
+	defer n.m.observe("fsync", time.Now())
 	if fh, ok := f.(*file); ok {
 		return fh.Fsync(ctx, flags)
 	}

@@ -73,6 +73,13 @@ func TestFrontendsSeeOneFilesystem(t *testing.T) {
 	if code, got := httpDo(t, "GET", base+"/api/files/in/dav.bin", nil); code != 200 || !bytes.Equal(got, viaDAV) {
 		t.Fatalf("REST GET of a WebDAV upload: %d, %d bytes", code, len(got))
 	}
+	// The metrics count the FUSE operations that just happened.
+	_, metrics := httpDo(t, "GET", base+"/api/metrics", nil)
+	for _, want := range []string{`clusterf_fuse_op_duration_seconds_count{op="write"}`, "clusterf_fuse_written_bytes_total 3000", "clusterf_chunks_stored", `clusterf_namespace_inodes{kind="file"} 3`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/api/metrics lacks %s", want)
+		}
+	}
 	// The listing through REST shows what the mount shows.
 	_, list := httpDo(t, "GET", base+"/api/files/in/", nil)
 	for _, name := range []string{"rest.bin", "fuse.txt", "dav.bin"} {

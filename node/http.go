@@ -16,9 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/clusterf/clusterf/api"
 	"github.com/clusterf/clusterf/webdav"
 )
@@ -115,9 +112,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 			return fmt.Errorf("webdav %s: %w", n.cfg.WebDAV, err)
 		}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.Registry = reg
+	reg := n.Registry
 	srv, err := api.New(api.Config{
 		FS:           n.FS,
 		Cluster:      (*clusterView)(n),

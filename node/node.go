@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/chunk/engines"
@@ -105,6 +106,12 @@ func New(cfg Config) (_ *Node, err error) {
 	if err := n.openCluster(); err != nil {
 		return nil, err
 	}
+	n.Registry = prometheus.NewRegistry()
+	n.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		(*nodeCollector)(n),
+	)
 	n.FS, err = replica.New(replica.Config{
 		Meta:       n.Meta,
 		Chunks:     n.Chunks,
@@ -132,6 +139,7 @@ func (n *Node) Start(ctx context.Context) error {
 		srv, err := fusefs.Mount(n.cfg.Mount, n.FS, fusefs.Options{
 			Debug:      n.cfg.Debug,
 			Logger:     n.log,
+			Metrics:    fusefs.NewMetrics(n.Registry),
 			AllowOther: os.Geteuid() == 0,
 		})
 		if err != nil {
