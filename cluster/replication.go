@@ -221,7 +221,7 @@ func (c *Cluster) replicateOne(ctx context.Context, pl Placement, id chunk.ID) e
 		}
 		have++
 	}
-	if have == 0 && !localCopy {
+	if have == 0 && (!localCopy || c.cfg.NoStore) { // a client's copy is only cache
 		return fmt.Errorf("replicate %s: no holder reachable: %w", id, errors.Join(errs...))
 	}
 	if have < need {
