@@ -31,11 +31,12 @@ test-unit:
 test-integration:
 	$(GO) test -count=1 -timeout 20m ./integration/... ./sim/...
 
-# Benchmarks (never part of test): Go micro-benchmarks, then the fio
-# comparison of the clusterf mount against go-fuse's loopback example.
+# Benchmarks (never part of test; needs root): Go micro-benchmarks and the
+# transport vs raw quic-go, fio on the mount vs go-fuse's loopback, the REST
+# API vs net/http, and a 5-node netns cluster. Each prints ratios against a
+# baseline of the same run; sizes from the environment (see bench/run.sh).
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./crdt/ ./chunk/...
-	./bench/fio.sh
+	GO=$(GO) CLUSTERF_BIN=$(BIN) ./bench/run.sh
 
 FUZZTIME ?= 60s
 fuzz:

@@ -42,14 +42,14 @@ import (
 //
 // Run it once: go test -run '^$' -bench Cluster -benchtime 1x ./bench/
 // Environment: CLUSTER_NODES (5), CLUSTER_CREATES (200), CLUSTER_SYNC_FILES
-// (20000), CLUSTER_SYNC_VIA (rest), CLUSTER_POLL (0 = tight loop).
+// (100000), CLUSTER_SYNC_VIA (rest), CLUSTER_POLL (0 = tight loop).
 //
 // There is no in-run baseline for a whole cluster; the network baseline is
 // the transport package's raw quic-go comparison, which make bench runs.
 func BenchmarkCluster(b *testing.B) {
 	nNodes := envInt(b, "CLUSTER_NODES", 5)
 	creates := envInt(b, "CLUSTER_CREATES", 200)
-	syncFiles := envInt(b, "CLUSTER_SYNC_FILES", 20000)
+	syncFiles := envInt(b, "CLUSTER_SYNC_FILES", 100000)
 	via := envStr("CLUSTER_SYNC_VIA", "rest")
 	poll := time.Duration(0)
 	if v := os.Getenv("CLUSTER_POLL"); v != "" {
@@ -73,6 +73,7 @@ func BenchmarkCluster(b *testing.B) {
 		nodes = append(nodes, startCNode(b, h, fmt.Sprintf("n%c", 'a'+i)))
 	}
 	a := nodes[0]
+	progress("%d nodes mounted; waiting for the cluster to form", nNodes)
 
 	// Cluster formed: a marker from A visible on every mount.
 	t0 := time.Now()
@@ -86,6 +87,7 @@ func BenchmarkCluster(b *testing.B) {
 		})
 	}
 	formed := time.Since(t0)
+	progress("cluster formed after %v; %d creates on %s", formed, creates, a.NodeID())
 
 	// 1. create-to-visible.
 	others := nodes[1:]
@@ -133,6 +135,13 @@ func BenchmarkCluster(b *testing.B) {
 		}
 		createLat = append(createLat, time.Since(t0))
 		wg.Wait()
+		if slices.Contains(lat, -1) {
+			for _, n := range nodes {
+				if !n.Running() {
+					b.Fatalf("node %s exited during the run; stderr:\n%s", n.NodeID(), tailStr(n.Stderr(), 8<<10))
+				}
+			}
+		}
 		worst := time.Duration(0)
 		for k, d := range lat {
 			if d < 0 {
@@ -153,6 +162,7 @@ func BenchmarkCluster(b *testing.B) {
 
 	// 2. metadata catch-up of a restarted node.
 	e := nodes[len(nodes)-1]
+	progress("stopping %s; creating %d files on %s via %s", e.NodeID(), syncFiles, a.NodeID(), via)
 	e.Stop()
 	t1 := time.Now()
 	var createErr error
@@ -172,6 +182,7 @@ func BenchmarkCluster(b *testing.B) {
 	}
 	// The live peers get the files while they are created; wait until they
 	// have all of them so E's catch-up runs against a quiet cluster.
+	progress("created in %v; waiting for the live peers", createTook)
 	t2 := time.Now()
 	for _, n := range nodes[1 : len(nodes)-1] {
 		waitFor(b, 10*time.Minute, "live peer "+n.NodeID()+" has every file", func() bool {
@@ -181,6 +192,7 @@ func BenchmarkCluster(b *testing.B) {
 	}
 	liveTook := time.Since(t2)
 
+	progress("live peers complete after %v; restarting %s", liveTook, e.NodeID())
 	t3 := time.Now()
 	e.Restart() // returns when the mount answers
 	mounted := time.Since(t3)
@@ -273,35 +285,42 @@ func startCNode(b *testing.B, h *integration.Host, id string) *cnode {
 	return &cnode{Node: n, host: h, client: &http.Client{Transport: tr, Timeout: time.Minute}}
 }
 
-// nsDialer dials from inside a network namespace: the socket is created on
-// an OS thread that joined the namespace (and is thrown away afterwards,
-// since the goroutine exits while locked to it). The node's HTTP listens on
-// 127.0.0.1 of its own namespace.
+// nsDialer dials from inside a network namespace (the node's HTTP listens
+// on 127.0.0.1 of its own namespace): the socket is created on an OS thread
+// that joined the namespace, and the thread goes back to its own namespace
+// before it is unlocked. It must never exit while locked: a child started
+// with Pdeathsig from that thread (every node of the harness) would be
+// killed with it.
 func nsDialer(nsPath string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		type res struct {
-			c   net.Conn
-			err error
+		runtime.LockOSThread()
+		self, err := unix.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			return nil, err
 		}
-		ch := make(chan res, 1)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-			fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				ch <- res{nil, err}
-				return
-			}
-			defer unix.Close(fd)
-			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-				ch <- res{nil, fmt.Errorf("setns %s: %w", nsPath, err)}
-				return
-			}
-			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
-			ch <- res{c, err}
-		}()
-		r := <-ch
-		return r.c, r.err
+		defer unix.Close(self)
+		fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			return nil, err
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			return nil, fmt.Errorf("setns %s: %w", nsPath, err)
+		}
+		// socket(2) runs on this thread; the rest of the dial may wait in
+		// the poller, still on this (locked) thread.
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if rerr := unix.Setns(self, unix.CLONE_NEWNET); rerr != nil {
+			// Cannot happen in practice; never hand a thread in the wrong
+			// namespace back to the scheduler.
+			panic(fmt.Sprintf("bench: setns back to the own network namespace: %v", rerr))
+		}
+		runtime.UnlockOSThread()
+		return c, err
 	}
 }
 
@@ -408,6 +427,18 @@ func waitFor(b *testing.B, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func tailStr(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "[...]" + s[len(s)-n:]
+}
+
+// progress tells the operator on stderr what the benchmark is doing.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: %s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 }
 
 func pct(d []time.Duration, p float64) time.Duration {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -217,17 +218,28 @@ func (c *Cluster) Peers() []PeerStatus {
 // peerLoop syncs with one peer every SyncInterval and whenever local
 // changes are committed.
 func (c *Cluster) peerLoop(ctx context.Context, p *peer) {
-	t := time.NewTicker(c.cfg.SyncInterval)
-	defer t.Stop()
 	for {
 		c.syncPeer(ctx, p)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(c.roundInterval()):
 		case <-p.wake:
 		}
 	}
+}
+
+// roundInterval is the anti-entropy period per peer: SyncInterval, stretched
+// in large clusters so that the total number of rounds per node stays
+// bounded (about 16 peers per SyncInterval), with ±20% jitter so that the
+// rounds of many peers spread out. Pushes after local commits are not
+// affected: they go to every peer at once.
+func (c *Cluster) roundInterval() time.Duration {
+	c.mu.Lock()
+	n := len(c.peers)
+	c.mu.Unlock()
+	d := c.cfg.SyncInterval * time.Duration(max(1, n/16))
+	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
 }
 
 func (c *Cluster) syncPeer(ctx context.Context, p *peer) {

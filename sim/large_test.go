@@ -107,7 +107,7 @@ func onHolders(c *Cluster, rf int) func() string {
 // reaches its holders and that no acknowledged file is lost.
 func TestLargeCluster(t *testing.T) {
 	n := *simNodes
-	base := freeBasePort(t, 2*n)
+	base := freeBasePort(t, 3*n)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logger *slog.Logger

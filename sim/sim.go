@@ -58,6 +58,7 @@ func (c *Cluster) NodeConfig(i int) node.Config {
 		DiscoveryRateLimit: float64(10 * cfg.Nodes),
 		BroadcastAddrs:     bcast,
 		QUICHost:           "127.0.0.1",
+		QUICPort:           cfg.BasePort + 2*cfg.Nodes + i,
 		ClusterKey:         cfg.ClusterKey,
 		ChunkSize:          cfg.ChunkSize,
 		SyncInterval:       cfg.SyncInterval,
@@ -71,8 +72,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Nodes < 1 {
 		return nil, fmt.Errorf("sim: need at least one node, got %d", cfg.Nodes)
 	}
-	if cfg.BasePort <= 0 || cfg.BasePort+2*cfg.Nodes > 65535 {
-		return nil, fmt.Errorf("sim: base port %d cannot fit %d nodes (HTTP and discovery ports)", cfg.BasePort, cfg.Nodes)
+	if cfg.BasePort <= 0 || cfg.BasePort+3*cfg.Nodes > 65535 {
+		return nil, fmt.Errorf("sim: base port %d cannot fit %d nodes (HTTP, discovery and QUIC ports)", cfg.BasePort, cfg.Nodes)
 	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = "data"

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The whole benchmark suite (make bench): every part prints its own table
+# with clusterf's numbers, the same run's baseline and the ratio; a summary
+# of all tables follows at the end. Nothing is asserted and nothing is
+# written into the tree: results go to stdout only.
+#
+# Needs root (FUSE, network namespaces), fio, python3, iproute2, fuse3.
+# Knobs (environment), defaults sized for a small shared machine:
+#   BENCH_ONLY        parts to run (default: "micro fio http cluster")
+#   CLUSTERF_BIN      binary to test (default bin/clusterf, built by make)
+#   SIZE NFILES       fio: sequential size (1g), 4 KiB creates (10000)
+#   HTTP_CONC HTTP_N_1M HTTP_N_4K   httpbench: clients (16), requests per
+#                     1 MiB case (400) and per 4 KiB case (4000)
+#   CLUSTER_NODES CLUSTER_CREATES CLUSTER_SYNC_FILES CLUSTER_SYNC_VIA
+#   CLUSTER_POLL      cluster benchmark (5, 200, 100000, rest, tight loop)
+#   RPC_BENCHTIME     iterations of transport's BenchmarkRPC in its own
+#                     run (2000x); the 1x run of the micro set is one RPC
+#   BENCH_DIR         work directories go here (default $TMPDIR or /tmp)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+ONLY=${BENCH_ONLY:-micro fio http cluster}
+BIN=${CLUSTERF_BIN:-bin/clusterf}
+export BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}}
+export CLUSTER_SYNC_FILES=${CLUSTER_SYNC_FILES:-100000}
+
+out=$(mktemp -d "$BENCH_DIR/clusterf-bench-out.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+trap 'exit 130' INT TERM
+failed=()
+t_start=$(date +%s)
+
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+section() { echo; echo "################ $* ($(date +%T))"; }
+
+if [ ! -x "$BIN" ]; then
+  $GO build -o "$BIN" ./cmd/clusterf || exit 1
+fi
+BIN=$(realpath "$BIN")
+
+if want micro; then
+  section "Go micro-benchmarks (crdt, chunk, transport; -benchtime 1x)"
+  $GO test -run '^$' -bench . -benchtime 1x ./crdt/ ./chunk/... ./transport/ 2>&1 | tee "$out/micro" \
+    || failed+=(micro)
+  section "transport BenchmarkRPC, -benchtime ${RPC_BENCHTIME:-2000x}"
+  $GO test -run '^$' -bench 'BenchmarkRPC$' -benchtime "${RPC_BENCHTIME:-2000x}" ./transport/ 2>&1 | tee "$out/rpc" \
+    || failed+=(rpc)
+fi
+
+if want fio; then
+  section "fio: clusterf mount vs go-fuse loopback"
+  CLUSTERF_BIN=$BIN ./bench/fio.sh 2>&1 | tee "$out/fio" || failed+=(fio)
+fi
+
+if want http; then
+  section "HTTP: clusterf REST vs net/http"
+  $GO build -o "$out/httpbench" ./bench/httpbench &&
+    "$out/httpbench" -clusterf "$BIN" -dir "$BENCH_DIR" -c "${HTTP_CONC:-16}" \
+      -n1m "${HTTP_N_1M:-400}" -n4k "${HTTP_N_4K:-4000}" 2>&1 | tee "$out/http" || failed+=(http)
+fi
+
+if want cluster; then
+  section "cluster: ${CLUSTER_NODES:-5} nodes in network namespaces"
+  # The benchmark builds its own binary (integration.BuildBinary) from this tree.
+  $GO test -run '^$' -bench 'BenchmarkCluster$' -benchtime 1x -timeout 30m ./bench/ 2>&1 \
+    | grep -v '^        time=' | tee "$out/cluster" || failed+=(cluster)
+fi
+
+# Summary: the tables again, in one place.
+section "SUMMARY"
+echo "machine: $(nproc) CPUs, $(uname -r), go $($GO env GOVERSION), clusterf $("$BIN" version 2>/dev/null | awk '{print $2}'), work dir on $(df --output=source "$BENCH_DIR" | tail -1)"
+if [ -s "$out/micro" ] || [ -s "$out/rpc" ]; then
+  echo
+  echo "== transport vs raw quic-go (same loopback, same QUIC/TLS config) =="
+  cat "$out/micro" "$out/rpc" 2>/dev/null | awk '
+    /^BenchmarkRPC-/ || /^BenchmarkStream1GiB-/ {
+      name=$1; iters=$2; c=""; r=""; ratio=""; cu=""; ru=""; rl=""
+      for (i=3; i<NF; i++) {
+        if ($(i+1) ~ /^clusterf-/) { c=$i; cu=$(i+1) }
+        if ($(i+1) ~ /^rawquic-/)  { r=$i; ru=$(i+1) }
+        if ($(i+1) ~ /^ratio/)     { ratio=$i; rl=$(i+1) }
+      }
+      printf "%-26s n=%-6s %10s %-16s %10s %-16s %s=%s\n", name, iters, c, cu, r, ru, rl, ratio
+    }'
+  echo "(ratio-time = clusterf time / raw time, >1 is slower; ratio = clusterf MB/s / raw MB/s, >1 is faster)"
+  echo
+  echo "== Go micro-benchmarks (1 iteration each: orders of magnitude, not precise) =="
+  awk '/^pkg: / { pkg=$2; sub(".*/clusterf/clusterf/", "", pkg) }
+       /^Benchmark/ && !/^Benchmark(RPC|Stream1GiB)-/ { $1=pkg "." $1; print }' "$out/micro"
+fi
+for f in fio http; do
+  if [ -s "$out/$f" ]; then
+    echo
+    grep -E '^(==|\(|[a-zA-Z]|WARNING)' "$out/$f" | grep -vE '^(fio\.sh:|httpbench:)' \
+      | sed -n '/^==/,$p'
+  fi
+done
+if [ -s "$out/cluster" ]; then
+  echo
+  sed -n '/^== Cluster/,/^goos:/p' "$out/cluster" | grep -v '^goos:'
+  grep -E '^BenchmarkCluster' "$out/cluster" | sed 's/[[:space:]]\+/ /g'
+fi
+echo
+echo "total time: $(( $(date +%s) - t_start ))s"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED parts: ${failed[*]} (see their output above)"
+  exit 1
+fi
