@@ -192,8 +192,7 @@ func TestMetadata(t *testing.T) {
 	e.wantErr(400, "GET", "/api/metadata/../etc", nil)
 
 	// The raw JSON has the original field names.
-	var raw map[string]any
-	raw = decode[map[string]any](t, e.want(200, "GET", "/api/metadata/pics/img", nil))
+	raw := decode[map[string]any](t, e.want(200, "GET", "/api/metadata/pics/img", nil))
 	for _, k := range []string{"name", "path", "size", "content_type", "created_at", "modified_at", "is_directory", "checksum"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("metadata lacks %q", k)

@@ -220,13 +220,6 @@ func (s *state) displayParent(id InodeID) InodeID {
 	return s.tree[id].Parent
 }
 
-func (s *state) displayName(id InodeID) string {
-	if s.der.res[id] {
-		return s.der.shownName[id]
-	}
-	return s.tree[id].M.Name
-}
-
 // checkDir returns nil if id is a live directory.
 func (s *state) checkDir(id InodeID) error {
 	if id == RootID {
@@ -453,7 +446,7 @@ func (v *View) Versions(inode InodeID) []VersionInfo {
 	}
 	out := make([]VersionInfo, 0, len(c.Versions))
 	for _, x := range c.Versions {
-		out = append(out, VersionInfo{ID: x.ID, TS: x.TS, Content: x.Content})
+		out = append(out, VersionInfo(x))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TS.Compare(out[j].TS) > 0 })
 	return out

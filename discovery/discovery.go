@@ -79,7 +79,6 @@ type Discovery struct {
 	replay  *replayCache
 
 	runOnce atomic.Bool
-	conn    net.PacketConn // bound at Run
 
 	sent, received, accepted, malformed, foreign, badMAC, own, stale, replayed, rateLimited atomic.Uint64
 }

@@ -65,7 +65,6 @@ func withKey(k string) opt {
 	}
 }
 func withMax(n int) opt             { return func(c *Config) { c.MaxMessage = n } }
-func withListen(a string) opt       { return func(c *Config) { c.Listen = a } }
 func withLogger(l *slog.Logger) opt { return func(c *Config) { c.Logger = l } }
 
 // startTransport starts a served Transport on 127.0.0.1 and registers Close.

@@ -117,18 +117,6 @@ func (ls *lockSystem) Unlock(now time.Time, token string) error {
 	return nil
 }
 
-// lookup returns the details of a live lock.
-func (ls *lockSystem) lookup(token string) (*lockEntry, bool) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	e := ls.locks[token]
-	if e == nil {
-		return nil, false
-	}
-	c := *e
-	return &c, true
-}
-
 // Confirm reports whether one list of If header conditions holds for the
 // request's resources name0 and name1 (either may be empty) and the locks
 // on them are satisfied. The list holds when every condition does: a lock

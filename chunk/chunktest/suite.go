@@ -299,11 +299,8 @@ func (h *harness) testList(t *testing.T) {
 func (h *harness) testListCallsStore(t *testing.T) {
 	s := h.openStore(t, t.TempDir())
 	ctx := context.Background()
-	var all []Chunk
 	for i := range 10 {
-		c := RandomChunk(uint64(200+i), 64)
-		mustPut(t, s, c)
-		all = append(all, c)
+		mustPut(t, s, RandomChunk(uint64(200+i), 64))
 	}
 	// fn may call the store: delete everything while listing.
 	err := s.List(ctx, func(id chunk.ID) error {
@@ -352,25 +349,25 @@ func (h *harness) testConcurrent(t *testing.T) {
 			for _, i := range r.Perm(len(all)) {
 				c := all[i]
 				if err := s.Put(ctx, c.ID, c.Blob); err != nil {
-					errs <- fmt.Errorf("Put %s: %w", c.ID, err)
+					errs <- fmt.Errorf("put %s: %w", c.ID, err)
 					return
 				}
 				blob, err := s.Get(ctx, c.ID)
 				if err != nil {
-					errs <- fmt.Errorf("Get %s: %w", c.ID, err)
+					errs <- fmt.Errorf("get %s: %w", c.ID, err)
 					return
 				}
 				if !bytes.Equal(blob, c.Blob) {
-					errs <- fmt.Errorf("Get %s: wrong blob", c.ID)
+					errs <- fmt.Errorf("get %s: wrong blob", c.ID)
 					return
 				}
 				// Reads of ids other goroutines may be writing.
 				other := all[r.IntN(len(all))]
 				if blob, err := s.Get(ctx, other.ID); err == nil && !bytes.Equal(blob, other.Blob) {
-					errs <- fmt.Errorf("Get %s while being put: partial blob of %d bytes", other.ID, len(blob))
+					errs <- fmt.Errorf("get %s while being put: partial blob of %d bytes", other.ID, len(blob))
 					return
 				} else if err != nil && !errors.Is(err, chunk.ErrNotFound) {
-					errs <- fmt.Errorf("Get %s: %w", other.ID, err)
+					errs <- fmt.Errorf("get %s: %w", other.ID, err)
 					return
 				}
 				if _, err := s.Usage(ctx); err != nil {
