@@ -263,9 +263,9 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-// runSim runs a simulated cluster until SIGINT/SIGTERM.
-func runSim(ctx context.Context, nf *nodeFlags, stdout, stderr io.Writer) error {
-	level := slog.LevelWarn
+// setup returns a context that ends on SIGINT/SIGTERM and the logger
+// (level, or debug with --debug).
+func setup(ctx context.Context, nf *nodeFlags, level slog.Level, stderr io.Writer) (context.Context, context.CancelFunc, *slog.Logger) {
 	if nf.debug {
 		level = slog.LevelDebug
 	}
@@ -274,6 +274,12 @@ func runSim(ctx context.Context, nf *nodeFlags, stdout, stderr io.Writer) error 
 		ctx = context.Background()
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	return ctx, stop, log
+}
+
+// runSim runs a simulated cluster until SIGINT/SIGTERM.
+func runSim(ctx context.Context, nf *nodeFlags, stdout, stderr io.Writer) error {
+	ctx, stop, log := setup(ctx, nf, slog.LevelWarn, stderr)
 	defer stop()
 	c, err := sim.Start(ctx, sim.Config{
 		Nodes:      nf.simNodes,
@@ -302,16 +308,7 @@ func runSim(ctx context.Context, nf *nodeFlags, stdout, stderr io.Writer) error 
 // runNode runs one node until SIGINT/SIGTERM (or until its mount is
 // unmounted from outside), then shuts it down cleanly.
 func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr io.Writer) error {
-	level := slog.LevelInfo
-	if nf.debug {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop, log := setup(ctx, nf, slog.LevelInfo, stderr)
 	defer stop()
 
 	n, err := node.New(node.Config{
