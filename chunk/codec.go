@@ -56,7 +56,7 @@ func Encode(data []byte) []byte {
 	if len(data) > MaxChunkSize {
 		panic(fmt.Sprintf("chunk: Encode of %d bytes, max %d", len(data), MaxChunkSize))
 	}
-	if len(data) > 0 {
+	if len(data) > 0 && compressible(data) {
 		dst := make([]byte, 1, 1+len(data))
 		dst[0] = formatZstd
 		dst = encoder().EncodeAll(data, dst)
@@ -68,6 +68,23 @@ func Encode(data []byte) []byte {
 	blob[0] = formatRaw
 	copy(blob[1:], data)
 	return blob
+}
+
+// sampleSize is how much of a large chunk is trial-compressed first.
+const sampleSize = 64 << 10
+
+// compressible reports whether zstd is worth trying on data: for chunks
+// larger than a few samples, a sample from the middle must compress by at
+// least 1/16, so already-compressed content (photos, video, archives) skips
+// the expensive full compression.
+func compressible(data []byte) bool {
+	if len(data) < 4*sampleSize {
+		return true
+	}
+	mid := len(data)/2 - sampleSize/2
+	sample := data[mid : mid+sampleSize]
+	out := encoder().EncodeAll(sample, make([]byte, 0, sampleSize))
+	return len(sample)-len(out) >= len(sample)/16
 }
 
 // Decode returns the plain chunk stored in blob and verifies that it hashes

@@ -295,7 +295,7 @@ func runSim(ctx context.Context, nf *nodeFlags, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "clusterf %s simulation: %d nodes on loopback, data in %s\n", version, nf.simNodes, nf.dataDir)
 	for i, n := range c.Live() {
-		fmt.Fprintf(stdout, "  %-10s %s/monitor\n", n.ID, n.HTTPURL())
+		fmt.Fprintf(stdout, "  %-10s %s/status\n", n.ID, n.HTTPURL())
 		if i == 9 && nf.simNodes > 10 {
 			fmt.Fprintf(stdout, "  ... nodes sim-10..sim-%d on ports %d..%d\n", nf.simNodes-1, nf.basePort+10, nf.basePort+nf.simNodes-1)
 			break
@@ -342,7 +342,7 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 		n.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "clusterf %s\n  node id:   %s\n  data dir:  %s\n  dashboard: %s/monitor\n  api:       %s/api/files/\n", version, n.ID, n.Dir, n.HTTPURL(), n.HTTPURL())
+	fmt.Fprintf(stdout, "clusterf %s\n  node id:   %s\n  data dir:  %s\n  http:      %s (status: /status, files: /api/files/, WebDAV: /webdav/)\n", version, n.ID, n.Dir, n.HTTPURL())
 	if mp := n.Mountpoint(); mp != "" {
 		fmt.Fprintf(stdout, "  mount:     %s\n", mp)
 	}
