@@ -1,3 +1,5 @@
+//go:build bench
+
 package bench
 
 import (
@@ -40,16 +42,17 @@ import (
 //     (GET /status, partition_stats.total_files) polled until it equals
 //     A's; finally its mount's listing is checked to be complete too.
 //
-// Run it once: go test -run '^$' -bench Cluster -benchtime 1x ./bench/
+// Run it once: go test -tags bench -run '^$' -bench Cluster -benchtime 1x ./bench/
+// (the tag keeps this package's benchmarks out of make test).
 // Environment: CLUSTER_NODES (5), CLUSTER_CREATES (200), CLUSTER_SYNC_FILES
-// (100000), CLUSTER_SYNC_VIA (rest), CLUSTER_POLL (0 = tight loop).
+// (30000), CLUSTER_SYNC_VIA (rest), CLUSTER_POLL (0 = tight loop).
 //
 // There is no in-run baseline for a whole cluster; the network baseline is
 // the transport package's raw quic-go comparison, which make bench runs.
 func BenchmarkCluster(b *testing.B) {
 	nNodes := envInt(b, "CLUSTER_NODES", 5)
 	creates := envInt(b, "CLUSTER_CREATES", 200)
-	syncFiles := envInt(b, "CLUSTER_SYNC_FILES", 100000)
+	syncFiles := envInt(b, "CLUSTER_SYNC_FILES", 30000)
 	via := envStr("CLUSTER_SYNC_VIA", "rest")
 	poll := time.Duration(0)
 	if v := os.Getenv("CLUSTER_POLL"); v != "" {
