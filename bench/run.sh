@@ -66,6 +66,12 @@ if want cluster; then
   # Tag bench: the package's benchmarks stay out of make test's go vet/test.
   $GO test -tags bench -run '^$' -bench 'BenchmarkCluster$' -benchtime 1x -timeout 30m ./bench/ 2>&1 \
     | grep -v '^        time=' | tee "$out/cluster" || failed+=(cluster)
+  section "cluster replication: RF=3 write vs raw quic-go, full RF, repair after a node loss (${REPL_SIZE:-256M})"
+  # REPL_SIZE (256M; 1G for the figure): bytes written into node A's
+  # mount, and the size of the raw quic-go stream (bench/quicsink) it is
+  # compared with. Its table goes into the summary with the cluster's.
+  $GO test -tags bench -run '^$' -bench 'BenchmarkReplication$' -benchtime 1x -timeout 30m ./bench/ 2>&1 \
+    | grep -v '^        time=' | tee -a "$out/cluster" || failed+=(replication)
 fi
 
 # Summary: the tables again, in one place.
