@@ -161,14 +161,6 @@ func (r *Replica) brokenErr() error {
 	return r.broken
 }
 
-func (r *Replica) setBroken(err error) error {
-	r.brokenMu.Lock()
-	defer r.brokenMu.Unlock()
-	if r.broken == nil {
-		r.broken = err
-	}
-	return r.broken
-}
 
 func (r *Replica) enqueueLocked(ops []Op) uint64 {
 	if r.store != nil && len(ops) > 0 {
@@ -212,13 +204,27 @@ func (r *Replica) flush(target uint64) error {
 	r.mu.Unlock()
 	if len(batch) > 0 {
 		if err := r.store.Append(batch); err != nil {
-			return r.setBroken(fmt.Errorf("crdt: append ops: %w", err))
+			// Not durable, so not acknowledged: the callers get the error
+			// (a full disk, say). The ops stay applied in memory and queued
+			// in front, so the next flush writes them once the store works
+			// again, in order; the replica is not given up on.
+			r.mu.Lock()
+			r.pending = append(batch, r.pending...)
+			r.sinceSnap -= len(batch)
+			r.snapDue = r.snapDue || snap != nil
+			r.mu.Unlock()
+			return fmt.Errorf("crdt: append ops: %w", err)
 		}
 	}
 	r.durable = end
 	if snap != nil {
 		if err := r.store.SaveSnapshot(snap); err != nil {
-			return r.setBroken(fmt.Errorf("crdt: save snapshot: %w", err))
+			// The ops are durable in the log; the snapshot is only an
+			// optimisation of start-up. Retry at the next flush.
+			r.mu.Lock()
+			r.snapDue = true
+			r.mu.Unlock()
+			return nil
 		}
 	}
 	return nil

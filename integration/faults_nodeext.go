@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -50,10 +51,87 @@ func (n *Node) RestartWithArgs(extra []string) {
 }
 
 // StartAgain starts the node after Kill9 (same options); the stale mount is
-// replaced as on a real restart.
-func (n *Node) StartAgain() {
-	n.t.Helper()
-	n.start()
+// replaced as on a real restart. Unlike Restart it does not fail the test
+// when the mount does not come up within timeout: it sends SIGQUIT (the
+// goroutine dump lands in Stderr), kills the process and returns an error,
+// so a fault-injection run can report it as a finding.
+func (n *Node) StartAgain(timeout time.Duration) error {
+	argv := append(append(append([]string{}, n.opts.Wrap...), n.bin), nodeArgs(n.opts)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = ChildEnv(n.opts.Env...)
+	cmd.Dir = n.opts.DataDir
+	p := &process{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
+	cmd.WaitDelay = 5 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	n.watchdog(p)
+	n.mu.Lock()
+	n.proc = p
+	n.procs = append(n.procs, p)
+	n.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	ready := make(chan error, 1)
+	go func() {
+		for {
+			if p.exited() {
+				ready <- fmt.Errorf("exited before mounting: %v", p.err)
+				return
+			}
+			if MountFSType(n.opts.Mountpoint) == FuseType {
+				if _, err := os.ReadDir(n.opts.Mountpoint); err == nil {
+					ready <- nil
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				ready <- fmt.Errorf("no live mount within %v", timeout)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	select {
+	case err := <-ready:
+		if err == nil {
+			return nil
+		}
+		if !p.exited() {
+			p.cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-p.done:
+			case <-time.After(3 * time.Second):
+				p.cmd.Process.Kill()
+				<-p.done
+			}
+		}
+		return fmt.Errorf("restart %s: %w\nstderr:\n%s", n.opts.NodeID, err, tail(p.stderr.String(), 20000))
+	case <-time.After(timeout + 30*time.Second): // ReadDir hung on a mount
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(3 * time.Second)
+		p.cmd.Process.Kill()
+		return fmt.Errorf("restart %s: mount hangs\nstderr:\n%s", n.opts.NodeID, tail(p.stderr.String(), 20000))
+	}
+}
+
+// Qdisc replaces the root qdisc of the host's link (e.g. "netem", "delay",
+// "100ms", or "tbf", "rate", "1mbit", ...); no args removes it.
+func (h *Host) Qdisc(args ...string) error {
+	if len(args) == 0 {
+		exec.Command("ip", "netns", "exec", h.Name, "tc", "qdisc", "del", "dev", "eth0", "root").Run()
+		return nil
+	}
+	argv := append([]string{"netns", "exec", h.Name, "tc", "qdisc", "replace", "dev", "eth0", "root"}, args...)
+	if out, err := exec.Command("ip", argv...).CombinedOutput(); err != nil {
+		return fmt.Errorf("tc qdisc %v: %v: %s", args, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // Split moves the given hosts' links onto a second bridge, so they reach

@@ -12,9 +12,10 @@ import (
 // TestFaults runs the Jepsen-style fault-injection harness (faults_harness.go).
 //
 //   - FAULTS_SEED=<n>: replay exactly that seed (one round).
-//   - short mode (-short, CI): the fixed seed below plus one random seed.
-//   - otherwise FAULTS_ROUNDS random seeds (default 1), each with a longer
-//     fault phase (FAULTS_PHASE, default 3m): `make soak`.
+//   - default (make test, CI): the fixed seed below; FAULTS_RANDOM=1 adds
+//     one random seed.
+//   - FAULTS_ROUNDS=n: n random seeds, each with a longer fault phase
+//     (FAULTS_PHASE, default 3m): `make soak`.
 //
 // Every round prints the seed first and its verdict line last:
 //
@@ -29,8 +30,13 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("FAULTS_SEED=%q: %v", s, err)
 		}
 		seeds = []uint64{seed}
-	} else if testing.Short() {
-		seeds = []uint64{fixedSeed, rand.Uint64() % 1e9}
+	} else if os.Getenv("FAULTS_ROUNDS") == "" {
+		// Short mode (make test, CI): the fixed seed, plus one random seed
+		// with FAULTS_RANDOM=1.
+		seeds = []uint64{fixedSeed}
+		if os.Getenv("FAULTS_RANDOM") == "1" {
+			seeds = append(seeds, rand.Uint64()%1e9)
+		}
 	} else {
 		rounds := 1
 		if s := os.Getenv("FAULTS_ROUNDS"); s != "" {
