@@ -161,7 +161,6 @@ func (r *Replica) brokenErr() error {
 	return r.broken
 }
 
-
 func (r *Replica) enqueueLocked(ops []Op) uint64 {
 	if r.store != nil && len(ops) > 0 {
 		r.pending = append(r.pending, ops...)
