@@ -126,6 +126,11 @@ func New(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if removed, err := n.FS.RemoveStaleUploads(context.Background()); err != nil {
+		return nil, fmt.Errorf("remove interrupted uploads: %w", err)
+	} else if removed > 0 {
+		n.log.Info("removed temporaries of uploads interrupted by the last stop", "count", removed)
+	}
 	n.log.Info("node opened", "data_dir", dir, "storage", major)
 	return n, nil
 }

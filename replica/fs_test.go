@@ -288,3 +288,23 @@ func TestLinkRenameSymlinkXattr(t *testing.T) {
 		t.Fatalf("readdir: %v %v", ents, err)
 	}
 }
+
+func TestRemoveStaleUploads(t *testing.T) {
+	f := TestFS(t, 0)
+	d, err := f.Mkdir(ctx, crdt.RootID, "d", 0o755, Owner{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, h := mustCreate(t, f, d.Ref.Inode, UploadPrefix+"abc")
+	h.Release()
+	_, h = mustCreate(t, f, d.Ref.Inode, "keep.txt")
+	h.Release()
+	n, err := f.RemoveStaleUploads(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("removed %d, err %v; want 1", n, err)
+	}
+	ents, _ := f.ReadDir(ctx, d.Ref.Inode)
+	if len(ents) != 1 || ents[0].Name != "keep.txt" {
+		t.Fatalf("left %v", ents)
+	}
+}

@@ -142,7 +142,7 @@ func (f *FS) PutFile(ctx context.Context, p string, r io.Reader, o PutOptions) (
 	}
 	var rnd [6]byte
 	rand.Read(rnd[:])
-	tmp := ".clusterf-upload-" + hex.EncodeToString(rnd[:])
+	tmp := UploadPrefix + hex.EncodeToString(rnd[:])
 	a, h, err := f.Create(ctx, dir.Ref.Inode, tmp, o.Mode, o.Owner, os.O_WRONLY)
 	if err != nil {
 		return Attr{}, fmt.Errorf("put %q: %w", p, err)
@@ -228,4 +228,51 @@ func (r *ReaderAt) Seek(offset int64, whence int) (int64, error) {
 	}
 	r.off = offset
 	return offset, nil
+}
+
+// UploadPrefix starts the names of the hidden temporary files that atomic
+// uploads (PutFile, WebDAV PUT) write before renaming them into place.
+const UploadPrefix = ".clusterf-upload-"
+
+// RemoveStaleUploads unlinks the upload temporaries this node created and
+// never renamed (the node was killed mid-upload). Call it at start-up,
+// before any upload can run: temporaries of other nodes are left to them.
+func (f *FS) RemoveStaleUploads(ctx context.Context) (int, error) {
+	type stale struct {
+		dir  crdt.InodeID
+		name string
+	}
+	var found []stale
+	self := f.meta.Node()
+	err := f.meta.View(func(v *crdt.View) error {
+		var walk func(dir crdt.InodeID)
+		walk = func(dir crdt.InodeID) {
+			ents, err := v.ReadDir(dir)
+			if err != nil {
+				return
+			}
+			for _, e := range ents {
+				switch {
+				case e.Kind == crdt.KindDir:
+					walk(e.Ref.Inode)
+				case strings.HasPrefix(e.Name, UploadPrefix) && e.Ref.Version.IsZero():
+					if ino, err := v.Inode(e.Ref.Inode); err == nil && ino.Created.Node == self {
+						found = append(found, stale{dir, e.Name})
+					}
+				}
+			}
+		}
+		walk(crdt.RootID)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range found {
+		if err := f.Unlink(ctx, s.dir, s.name); err == nil {
+			n++
+		}
+	}
+	return n, nil
 }
