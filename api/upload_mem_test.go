@@ -49,9 +49,6 @@ func (g *genReader) Read(p []byte) (int, error) {
 // chunk.Encode), so there the test checks that the growth does not scale
 // with the upload size. Each upload is streamed back and compared.
 func TestUploadStreams(t *testing.T) {
-	if testing.Short() {
-		t.Skip("large uploads")
-	}
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	t.Run("64KiBChunks", func(t *testing.T) {
 		e := newEnv(t, Config{FS: replica.TestFS(t, 64<<10)})
