@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"io/fs"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
@@ -181,20 +180,13 @@ func writeSync(p string, data []byte) error {
 	return f.Close()
 }
 
-// chunkCopies counts, for every chunk stored on any of the nodes, how many
-// of them store it (like integration's replication tests: chunk files named
-// by their 64 hex digit id under NodeDir/chunks; temporaries have a dot).
+// chunkCopies counts chunk copies on the nodes' disks.
 func chunkCopies(nodes ...*cnode) map[string]int {
-	copies := map[string]int{}
-	for _, n := range nodes {
-		filepath.WalkDir(filepath.Join(n.NodeDir(), "chunks"), func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && len(d.Name()) == 64 && !strings.Contains(d.Name(), ".") {
-				copies[d.Name()]++
-			}
-			return nil
-		})
+	dirs := make([]string, len(nodes))
+	for i, n := range nodes {
+		dirs[i] = n.NodeDir()
 	}
-	return copies
+	return integration.ChunkCopies(dirs...)
 }
 
 // copiesAtLeast returns how many chunks of want have at least k copies on

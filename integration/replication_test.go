@@ -42,19 +42,13 @@ func apiCall(t testing.TB, h *Host, method, path, body string) string {
 	return string(out)
 }
 
-// chunkCopies counts, for every chunk stored on any of the nodes, how many
-// of them store it.
+// chunkCopies counts chunk copies on the nodes' disks.
 func chunkCopies(nodes ...*Node) map[string]int {
-	copies := map[string]int{}
-	for _, n := range nodes {
-		filepath.WalkDir(filepath.Join(n.NodeDir(), "chunks"), func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && len(d.Name()) == 64 && !strings.Contains(d.Name(), ".") {
-				copies[d.Name()]++
-			}
-			return nil
-		})
+	dirs := make([]string, len(nodes))
+	for i, n := range nodes {
+		dirs[i] = n.NodeDir()
 	}
-	return copies
+	return ChunkCopies(dirs...)
 }
 
 // copiesAtLeast is a condition: every chunk in want has at least k copies
