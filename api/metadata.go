@@ -155,7 +155,7 @@ func metadataOf(p string, a replica.Attr, info inodeInfo) Metadata {
 
 // isUploadTemp reports whether name is an upload in progress
 // (replica.PutFile's hidden temporary); listings and search hide them.
-func isUploadTemp(name string) bool { return strings.HasPrefix(name, ".clusterf-upload-") }
+func isUploadTemp(name string) bool { return strings.HasPrefix(name, replica.UploadPrefix) }
 
 // checksumCache remembers SHA-256 sums by ETag (bounded; any entry may be
 // dropped when full).

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"path"
 	"strings"
+
+	"github.com/clusterf/clusterf/replica"
 )
 
 // errBadName is returned for request names that are refused before they
@@ -13,7 +15,7 @@ var errBadName = errors.New("invalid name: NUL, backslash or \"..\"")
 
 // uploadPrefix starts the names of the hidden temporary files uploads are
 // written to (the same prefix as replica.PutFile's). WebDAV never lists them.
-const uploadPrefix = ".clusterf-upload-"
+const uploadPrefix = replica.UploadPrefix
 
 // cleanRoot normalises the served cluster path: "photos", "/photos/" and
 // "/photos" all become "/photos"; "" and "/" are the cluster root.
