@@ -13,6 +13,10 @@
 //     other node's mount, and the catch-up rate of a node restarted after
 //     the others created many files. Its network baseline is the transport
 //     package's raw quic-go comparison (BenchmarkRPC, BenchmarkStream1GiB).
+//   - BenchmarkReplication (replication_test.go): RF=3 write through one
+//     mount of a 3-node namespace cluster vs. a raw quic-go stream on the
+//     same links (quicsink), time to full RF, and repair time after a
+//     kill -9 with a new node joining (REPL_SIZE, default 256 MiB).
 //   - run.sh: runs all of the above plus the Go micro-benchmarks and prints
 //     a summary.
 //
