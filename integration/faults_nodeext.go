@@ -56,26 +56,10 @@ func (n *Node) RestartWithArgs(extra []string) {
 // goroutine dump lands in Stderr), kills the process and returns an error,
 // so a fault-injection run can report it as a finding.
 func (n *Node) StartAgain(timeout time.Duration) error {
-	argv := append(append(append([]string{}, n.opts.Wrap...), n.bin), nodeArgs(n.opts)...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = ChildEnv(n.opts.Env...)
-	cmd.Dir = n.opts.DataDir
-	p := &process{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
-	cmd.WaitDelay = 5 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	p, err := n.spawn()
+	if err != nil {
 		return err
 	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	n.watchdog(p)
-	n.mu.Lock()
-	n.proc = p
-	n.procs = append(n.procs, p)
-	n.mu.Unlock()
 	deadline := time.Now().Add(timeout)
 	ready := make(chan error, 1)
 	go func() {

@@ -249,9 +249,9 @@ func ChildEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-func (n *Node) start() {
-	t := n.t
-	t.Helper()
+// spawn starts the node's process and makes it the current one; it does
+// not wait for the mount.
+func (n *Node) spawn() (*process, error) {
 	argv := append(append(append([]string{}, n.opts.Wrap...), n.bin), nodeArgs(n.opts)...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = ChildEnv(n.opts.Env...)
@@ -264,7 +264,7 @@ func (n *Node) start() {
 	// If the test binary dies, ask the server to unmount and exit.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", n.bin, err)
+		return nil, err
 	}
 	go func() {
 		p.err = cmd.Wait()
@@ -275,6 +275,16 @@ func (n *Node) start() {
 	n.proc = p
 	n.procs = append(n.procs, p)
 	n.mu.Unlock()
+	return p, nil
+}
+
+func (n *Node) start() {
+	t := n.t
+	t.Helper()
+	p, err := n.spawn()
+	if err != nil {
+		t.Fatalf("start %s: %v", n.bin, err)
+	}
 
 	// Ready when the topmost mount at the mountpoint is ours and answers
 	// stat. Mount ids and device numbers are recycled, so a stale mount left
