@@ -48,6 +48,10 @@ type Node struct {
 	started  time.Time
 	warnings []string
 
+	reportMu sync.Mutex // a cached replication report for the status pages
+	reportAt time.Time
+	report   []cluster.PartitionState
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	done   chan struct{} // closed when the mount goes away

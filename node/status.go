@@ -31,10 +31,31 @@ func (n *Node) SetIntSetting(key string, v int) error {
 	return err
 }
 
+// reportTTL bounds how stale the replication report behind /status and the
+// partition endpoints may be: building it asks every holder about every
+// referenced chunk, too much for each poll of a status page.
+const reportTTL = 5 * time.Second
+
+// replicationReport returns the cluster's report, rebuilt at most every
+// reportTTL.
+func (n *Node) replicationReport(ctx context.Context) ([]cluster.PartitionState, error) {
+	n.reportMu.Lock()
+	defer n.reportMu.Unlock()
+	if n.report != nil && time.Since(n.reportAt) < reportTTL {
+		return n.report, nil
+	}
+	rep, err := n.Cluster.Report(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.report, n.reportAt = rep, time.Now()
+	return rep, nil
+}
+
 // summary counts partitions from the replication report.
 func (c *clusterView) summary(ctx context.Context) (api.PartitionSummary, []cluster.PartitionState, error) {
 	n := c.node()
-	rep, err := n.Cluster.Report(ctx)
+	rep, err := n.replicationReport(ctx)
 	if err != nil {
 		return api.PartitionSummary{}, nil, err
 	}
