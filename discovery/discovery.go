@@ -119,7 +119,7 @@ func New(cfg Config) (*Discovery, error) {
 	}
 	return &Discovery{
 		cfg:       cfg,
-		log:       cfg.Logger.With("component", "discovery", "node", cfg.NodeID),
+		log:       cfg.Logger.With("component", "discovery"), // the caller's logger names the node
 		clusterID: ClusterID(cfg.ClusterKey),
 		limiter:   newRateLimiter(cfg.RateLimit, 2*cfg.RateLimit, maxRateSources),
 		replay:    newReplayCache(replayCacheSize),
@@ -152,7 +152,8 @@ func (d *Discovery) Run(ctx context.Context) error {
 		return nil
 	}
 	if d.cfg.ClusterKey == nil {
-		d.log.Warn("discovery in OPEN LAN MODE: announcements are unauthenticated")
+		// The node warns about open LAN mode once; this is detail.
+		d.log.Debug("no cluster key: announcements are unauthenticated")
 	}
 	lc := net.ListenConfig{Control: control}
 	conn, err := lc.ListenPacket(ctx, "udp4", net.JoinHostPort(d.cfg.ListenHost, strconv.Itoa(d.cfg.Port)))

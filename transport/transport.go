@@ -168,7 +168,7 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 10 * time.Second
 	}
-	log := cfg.Logger.With("component", "transport", "node", cfg.NodeID)
+	log := cfg.Logger.With("component", "transport") // the caller's logger names the node
 
 	cert, err := newCertificate(cfg.NodeID)
 	if err != nil {
@@ -193,7 +193,8 @@ func New(cfg Config) (*Transport, error) {
 		copy(k[:], m.Sum(nil))
 		qt.StatelessResetKey = &k
 	} else {
-		log.Warn("transport in OPEN LAN MODE: no cluster key, any host that can reach this port can join and read data")
+		// The node warns about open LAN mode once; this is detail.
+		log.Debug("no cluster key: any host that can reach this port can join")
 	}
 
 	t := &Transport{
