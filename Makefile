@@ -1,6 +1,8 @@
 # clusterf — build, run, test.
 #   make run MOUNT=/mnt/frog   run a node with its FUSE mount
 #   make test                  every test (needs root for FUSE and tmpfs; CI runs this)
+# Both first check Go (scripts/go-check.sh) and the programs that
+# deps/deps.txt lists (scripts/deps.sh: as root it apt-get installs them).
 
 GO       ?= go
 MOUNT    ?= /mnt/frog
@@ -13,34 +15,42 @@ LDFLAGS  := -X main.version=$(VERSION)
 # 50-node simulation (too heavy under -race on two cores).
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /integration -e /sim)
 
-.PHONY: build run test test-unit test-integration fuzz-ci bench lint fuzz clean
+.PHONY: build run test test-unit test-integration fuzz-ci bench lint fuzz clean go-check deps-run deps-test deps-bench
 
-build:
+# Go missing or older than go.mod's `go` line: one clear message.
+go-check:
+	@GO=$(GO) sh scripts/go-check.sh
+
+# The programs of deps/deps.txt for running, testing, benchmarking.
+deps-run deps-test deps-bench:
+	@sh scripts/deps.sh $(@:deps-%=%)
+
+build: go-check
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/clusterf
 
-run: build
+run: deps-run build
 	mkdir -p $(MOUNT)
 	$(BIN) mount $(MOUNT) --data-dir $(DATA)
 
-test: test-unit fuzz-ci test-integration
+test: go-check deps-test test-unit fuzz-ci test-integration
 
-test-unit:
+test-unit: go-check
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
-test-integration:
+test-integration: go-check
 	$(GO) test -count=1 -timeout 20m ./integration/... ./sim/...
 
 # Benchmarks (never part of test; needs root): Go micro-benchmarks and the
 # transport vs raw quic-go, fio on the mount vs go-fuse's loopback, the REST
 # API vs net/http, and a 5-node netns cluster. Each prints ratios against a
 # baseline of the same run; sizes from the environment (see bench/run.sh).
-bench: build
+bench: deps-bench build
 	GO=$(GO) CLUSTERF_BIN=$(BIN) ./bench/run.sh
 
 # Every decoder's fuzz target for a bounded time (part of make test).
 FUZZCI ?= 5s
-fuzz-ci:
+fuzz-ci: go-check
 	$(GO) test ./crdt/ -run '^$$' -fuzz '^FuzzDecodeOps$$' -fuzztime $(FUZZCI)
 	$(GO) test ./crdt/ -run '^$$' -fuzz '^FuzzDecodeSnapshot$$' -fuzztime $(FUZZCI)
 	$(GO) test ./crdt/ -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZCI)
@@ -54,7 +64,7 @@ FUZZTIME ?= 60s
 fuzz:
 	$(MAKE) fuzz-ci FUZZCI=$(FUZZTIME)
 
-lint:
+lint: go-check
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
