@@ -13,6 +13,10 @@
 // logical counter, node), totally ordered. The Clock never goes backwards:
 // Open observes every persisted timestamp, Apply observes every remote one,
 // so a peer whose clock runs minutes ahead only bumps the logical counter.
+// An op more than MaxClockSkew ahead of the local wall clock is deferred by
+// Apply (applied when offered again after the clock caught up), and the
+// clock saturates instead of overflowing, so a crafted timestamp cannot
+// break a node.
 // Each replica keeps the per-origin op logs and a VersionVector; Missing
 // returns what a peer lacks, Apply ignores duplicates and skips ops that
 // would leave a gap (they are resent after the next exchange).

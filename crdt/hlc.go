@@ -6,11 +6,22 @@ import (
 	"time"
 )
 
+// MaxClockSkew is how far ahead of the local wall clock a remote op's
+// timestamp may be. Replica.Apply defers an op further ahead (it is not
+// applied and its timestamp is not observed; the sync layer offers it again
+// and it is applied once the local clock has caught up), so one crafted
+// timestamp cannot drag every clock into the far future. It is three times
+// the skew discovery tolerates (5 min) and far above the ±2 min offsets the
+// fault tests inject; a node whose clock runs further ahead than this has
+// its changes held back by its peers until their clocks catch up.
+const MaxClockSkew = 15 * time.Minute
+
 // Clock is a hybrid logical clock. It never goes backwards, even across
 // restarts (Observe the timestamps of persisted ops on start), and tolerates
 // peers whose wall clocks are off by minutes: Observe of a timestamp ahead of
 // the local wall clock moves the logical part forward without error.
-// Safe for concurrent use.
+// At the largest timestamp (Wall MaxInt64, Logical MaxUint32) it saturates
+// instead of overflowing. Safe for concurrent use.
 type Clock struct {
 	node NodeID
 	now  func() time.Time
@@ -29,7 +40,8 @@ func NewClock(node NodeID, now func() time.Time) *Clock {
 }
 
 // Now returns a timestamp strictly greater than every timestamp this clock
-// has returned or observed.
+// has returned or observed, except at saturation: once the clock holds the
+// largest timestamp it returns that one again (never an overflowed one).
 func (c *Clock) Now() Timestamp {
 	wall := c.now().UnixNano()
 	c.mu.Lock()
@@ -37,12 +49,22 @@ func (c *Clock) Now() Timestamp {
 	switch {
 	case wall > c.last.Wall:
 		c.last = Timestamp{Wall: wall}
-	case c.last.Logical == math.MaxUint32:
-		c.last = Timestamp{Wall: c.last.Wall + 1}
-	default:
+	case c.last.Logical < math.MaxUint32:
 		c.last.Logical++
+	case c.last.Wall < math.MaxInt64:
+		c.last = Timestamp{Wall: c.last.Wall + 1}
 	}
 	return Timestamp{Wall: c.last.Wall, Logical: c.last.Logical, Node: c.node}
+}
+
+// Ahead reports whether ts is more than MaxClockSkew ahead of the local
+// wall clock.
+func (c *Clock) Ahead(ts Timestamp) bool {
+	wall := c.now().UnixNano()
+	if wall > math.MaxInt64-int64(MaxClockSkew) {
+		return false // nothing is further ahead than the end of time
+	}
+	return ts.Wall > wall+int64(MaxClockSkew)
 }
 
 // Observe merges a remote timestamp into the clock.

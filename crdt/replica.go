@@ -3,6 +3,7 @@ package crdt
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -35,8 +36,18 @@ type Replica struct {
 	durable   uint64     // ops ever made durable
 	sinceSnap int
 
+	// ownDurable is the highest local sequence number that is durable in
+	// the Store (guarded by mu). Missing, Snapshot and VersionVector never
+	// show a local op above it: an op that may still be lost in a crash
+	// must not leave the node, or its sequence number would be issued a
+	// second time after a restart (peers would drop the new op as a
+	// duplicate of the lost one and diverge for ever).
+	ownDurable uint64
+
 	brokenMu sync.Mutex // leaf lock
 	broken   error      // first store error; the replica refuses changes after it
+
+	guard guard // refused ops: counters and logging (guard.go)
 }
 
 // Options configures a Replica.
@@ -47,6 +58,8 @@ type Options struct {
 	// SnapshotEvery: write a snapshot to Store after this many new ops so
 	// start-up replays a bounded log (0: 10000).
 	SnapshotEvery int
+	// Logger receives warnings about refused ops (nil: discarded).
+	Logger *slog.Logger
 }
 
 // Open loads the replica from opts.Store (latest snapshot plus the ops after
@@ -62,6 +75,10 @@ func Open(opts Options) (*Replica, error) {
 	}
 	if r.snapEvery <= 0 {
 		r.snapEvery = 10000
+	}
+	r.guard.log = opts.Logger
+	if r.guard.log == nil {
+		r.guard.log = discardLogger
 	}
 	r.st = newState()
 	if r.store != nil {
@@ -81,11 +98,11 @@ func Open(opts Options) (*Replica, error) {
 				return nil, fmt.Errorf("crdt: load: %w", err)
 			}
 			r.st.applyRemote(&ops[i])
-			r.clock.Observe(ops[i].TS)
+			r.observeStored(ops[i].TS)
 		}
 		r.sinceSnap = len(ops)
 	}
-	r.clock.Observe(r.st.maxTS)
+	r.observeState()
 	r.st.dirty = true
 	r.st.refresh()
 	return r, nil
@@ -216,6 +233,11 @@ func (r *Replica) flush(target uint64) error {
 		}
 	}
 	r.durable = end
+	if own := lastOwnSeq(batch, r.node); own > 0 {
+		r.mu.Lock()
+		r.ownDurable = max(r.ownDurable, own)
+		r.mu.Unlock()
+	}
 	if snap != nil {
 		if err := r.store.SaveSnapshot(snap); err != nil {
 			// The ops are durable in the log; the snapshot is only an
@@ -229,6 +251,26 @@ func (r *Replica) flush(target uint64) error {
 	return nil
 }
 
+// lastOwnSeq returns the highest sequence number of node's ops in batch.
+func lastOwnSeq(batch []Op, node NodeID) uint64 {
+	var seq uint64
+	for i := range batch {
+		if batch[i].ID.Node == node && batch[i].ID.Seq > seq {
+			seq = batch[i].ID.Seq
+		}
+	}
+	return seq
+}
+
+// servedSeqLocked is the highest local sequence number that may leave the
+// node: the durable one (everything, without a Store).
+func (r *Replica) servedSeqLocked() uint64 {
+	if r.store == nil {
+		return r.st.vv[r.node]
+	}
+	return r.ownDurable
+}
+
 // View runs fn under the read lock. The View must not escape fn.
 func (r *Replica) View(fn func(v *View) error) error {
 	r.mu.RLock()
@@ -236,13 +278,24 @@ func (r *Replica) View(fn func(v *View) error) error {
 	return fn(&View{s: r.st})
 }
 
-// VersionVector returns a copy of the ops seen per origin.
+// VersionVector returns a copy of the ops seen per origin, with the local
+// entry at the last durable local op (what this replica can vouch for to
+// peers; local ops still waiting for their store append are not counted).
 func (r *Replica) VersionVector() VersionVector {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.servedVVLocked()
+}
+
+func (r *Replica) servedVVLocked() VersionVector {
 	v := r.st.vv.Clone()
 	if v == nil {
 		v = VersionVector{}
+	}
+	if seq := r.servedSeqLocked(); seq > 0 {
+		v[r.node] = seq
+	} else {
+		delete(v, r.node)
 	}
 	return v
 }

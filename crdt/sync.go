@@ -10,8 +10,11 @@ import (
 // gap) is not applied (the caller resends after the next Missing exchange);
 // moves that arrive out of timestamp order are handled by undo/redo; invalid
 // ops (unknown fields, zero ids, names with '/' or NUL, bad kinds) return an
-// error wrapping ErrMalformed and change nothing. Returns the ops newly
-// applied, after they are durable.
+// error wrapping ErrMalformed and change nothing. An op whose timestamp is
+// more than MaxClockSkew ahead of the local wall clock is deferred (not
+// applied, counted by FutureOps; it is applied when offered again after the
+// local clock caught up). Returns the ops newly applied, after they are
+// durable.
 func (r *Replica) Apply(ops []Op) ([]Op, error) {
 	for i := range ops {
 		if err := validateOp(&ops[i]); err != nil {
@@ -28,7 +31,7 @@ func (r *Replica) Apply(ops []Op) ([]Op, error) {
 	var applied []Op
 	for i := range sorted {
 		op := &sorted[i]
-		if r.st.applyRemote(op) {
+		if r.admitLocked(op) && r.st.applyRemote(op) {
 			r.clock.Observe(op.TS)
 			applied = append(applied, *op)
 		}
