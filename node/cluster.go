@@ -14,6 +14,11 @@ import (
 	"github.com/clusterf/clusterf/transport"
 )
 
+// OpenModeWarning is logged once at start when the node has no cluster
+// key, with the line that fixes it.
+const OpenModeWarning = "OPEN LAN MODE: no cluster key, so any machine on this network can join this cluster and read and write its files. " +
+	"To fix, set the same --cluster-key (or CLUSTERF_CLUSTER_KEY, e.g. in /etc/default/clusterf) on every node"
+
 // openCluster binds the QUIC transport and builds the cluster layer.
 func (n *Node) openCluster() error {
 	var key []byte
@@ -58,7 +63,8 @@ func (n *Node) QUICPort() int { return n.Transport.Addr().(*net.UDPAddr).Port }
 // static peer resolver under ctx.
 func (n *Node) startCluster(ctx context.Context) error {
 	if n.cfg.ClusterKey == "" {
-		n.log.Warn("OPEN LAN MODE: no --cluster-key, so any machine on this network can join this cluster and read and write its files")
+		// The one warning about it (transport and discovery stay quiet).
+		n.log.Warn(OpenModeWarning)
 	}
 	if err := n.publishMember(); err != nil {
 		return fmt.Errorf("publish member record: %w", err)

@@ -97,7 +97,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 	require := !isLoopback(host) && !n.cfg.HTTPInsecure
 	if !isLoopback(host) && n.cfg.HTTPInsecure {
 		n.warnings = append(n.warnings, "HTTP listens on "+host+" without a token (--http-insecure): anyone who can reach it can read and change every file")
-		n.log.Warn("HTTP without access control", "addr", host)
+		n.log.Warn("HTTP without access control (--http-insecure): anyone who can reach it can read and change every file; to fix, drop --http-insecure so a token is required", "addr", host)
 	}
 	if require && first {
 		n.FirstToken = token
@@ -152,7 +152,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 			hs.Close()
 		}
 	})
-	n.log.Info("http serving", "addr", l.Addr().String(), "token_required", require)
+	n.log.Debug("http serving", "addr", l.Addr().String(), "token_required", require) // the banner shows it
 	return nil
 }
 

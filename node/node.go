@@ -102,7 +102,7 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	offset := cfg.ClockOffset
 	clock := crdt.NewClock(id, func() time.Time { return time.Now().Add(offset) })
-	n.Meta, err = crdt.Open(crdt.Options{Node: id, Store: store, Clock: clock})
+	n.Meta, err = crdt.Open(crdt.Options{Node: id, Store: store, Clock: clock, Logger: n.log})
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("load metadata: %w", err)
@@ -135,7 +135,7 @@ func New(cfg Config) (_ *Node, err error) {
 	} else if removed > 0 {
 		n.log.Info("removed temporaries of uploads interrupted by the last stop", "count", removed)
 	}
-	n.log.Info("node opened", "data_dir", dir, "storage", major)
+	n.log.Debug("node opened", "data_dir", dir, "storage", major) // the banner shows it
 	return n, nil
 }
 
@@ -157,7 +157,7 @@ func (n *Node) Start(ctx context.Context) error {
 			return err
 		}
 		n.mount = srv
-		n.log.Info("mounted", "mountpoint", srv.Dir())
+		n.log.Debug("mounted", "mountpoint", srv.Dir()) // the banner shows it
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()

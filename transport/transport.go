@@ -290,7 +290,7 @@ func (t *Transport) Serve(ctx context.Context) error {
 
 	stop := context.AfterFunc(ctx, t.shutdown)
 	defer stop()
-	t.log.Info("transport serving", "addr", t.Addr().String(), "open_mode", t.cfg.ClusterKey == nil)
+	t.log.Debug("transport serving", "addr", t.Addr().String(), "open_mode", t.cfg.ClusterKey == nil)
 	var acceptErr error
 	for {
 		c, err := ln.Accept(t.ctx)
