@@ -16,8 +16,8 @@ import (
 
 // OpenModeWarning is logged once at start when the node has no cluster
 // key, with the line that fixes it.
-const OpenModeWarning = "OPEN LAN MODE: no cluster key, so any machine on this network can join this cluster and read and write its files. " +
-	"To fix, set the same --cluster-key (or CLUSTERF_CLUSTER_KEY, e.g. in /etc/default/clusterf) on every node"
+const OpenModeWarning = "OPEN LAN MODE: no cluster key, so any machine on this network can join and read and write the files; " +
+	"to fix, set the same --cluster-key (or CLUSTERF_CLUSTER_KEY) on every node"
 
 // openCluster binds the QUIC transport and builds the cluster layer.
 func (n *Node) openCluster() error {
