@@ -57,15 +57,15 @@ type Stats struct {
 	DroppedBadMAC            uint64
 	DroppedOwn               uint64 // our own node id
 	DroppedStale             uint64 // timestamp more than MaxSkew away
-	DroppedReplay            uint64 // nonce already seen within the window
+	DroppedReplay            uint64 // not newer than the last accepted from that node
+	DroppedFull              uint64 // a new node while the node table is full
 	DroppedRateLimited       uint64
 }
 
 const (
 	// MaxSkew is the largest accepted |now - ts|.
-	MaxSkew         = 5 * time.Minute
-	replayCacheSize = 8192
-	maxRateSources  = 4096
+	MaxSkew        = 5 * time.Minute
+	maxRateSources = 4096
 )
 
 // Discovery announces this node and reports peers.
@@ -76,11 +76,11 @@ type Discovery struct {
 
 	mu      sync.Mutex // guards the receive-path state below
 	limiter *rateLimiter
-	replay  *replayCache
+	nodes   *nodeTable
 
 	runOnce atomic.Bool
 
-	sent, received, accepted, malformed, foreign, badMAC, own, stale, replayed, rateLimited atomic.Uint64
+	sent, received, accepted, malformed, foreign, badMAC, own, stale, replayed, full, rateLimited atomic.Uint64
 }
 
 // New validates cfg. Nothing is bound until Run.
@@ -122,7 +122,7 @@ func New(cfg Config) (*Discovery, error) {
 		log:       cfg.Logger.With("component", "discovery"), // the caller's logger names the node
 		clusterID: ClusterID(cfg.ClusterKey),
 		limiter:   newRateLimiter(cfg.RateLimit, 2*cfg.RateLimit, maxRateSources),
-		replay:    newReplayCache(replayCacheSize),
+		nodes:     newNodeTable(maxNodes),
 	}, nil
 }
 
@@ -132,7 +132,7 @@ func (d *Discovery) Stats() Stats {
 		Sent: d.sent.Load(), Received: d.received.Load(), Accepted: d.accepted.Load(),
 		DroppedMalformed: d.malformed.Load(), DroppedForeign: d.foreign.Load(),
 		DroppedBadMAC: d.badMAC.Load(), DroppedOwn: d.own.Load(), DroppedStale: d.stale.Load(),
-		DroppedReplay: d.replayed.Load(), DroppedRateLimited: d.rateLimited.Load(),
+		DroppedReplay: d.replayed.Load(), DroppedFull: d.full.Load(), DroppedRateLimited: d.rateLimited.Load(),
 	}
 }
 
@@ -284,10 +284,16 @@ func (d *Discovery) handlePacket(pkt []byte, src netip.Addr, now time.Time) {
 		return
 	}
 	d.mu.Lock()
-	dup := d.replay.seen(a.Node, a.Nonce, now)
+	verdict := d.nodes.accept(a.Node, a.TS, now)
 	d.mu.Unlock()
-	if dup {
+	switch verdict {
+	case replay:
 		d.replayed.Add(1)
+		d.log.Debug("dropped announcement not newer than the last one", "src", src.String(), "peer", a.Node)
+		return
+	case full:
+		d.full.Add(1)
+		d.log.Debug("dropped announcement of a new node: node table full", "src", src.String(), "peer", a.Node)
 		return
 	}
 	d.accepted.Add(1)
@@ -348,35 +354,4 @@ func (r *rateLimiter) allow(ip netip.Addr, now time.Time) bool {
 	}
 	b.tokens--
 	return true
-}
-
-// replayCache remembers (node, nonce) pairs for twice MaxSkew, bounded by
-// a FIFO of fixed size: when full, the oldest entry is forgotten.
-type replayCache struct {
-	seenAt map[string]time.Time
-	fifo   []string
-	next   int
-}
-
-func newReplayCache(size int) *replayCache {
-	return &replayCache{seenAt: make(map[string]time.Time, size), fifo: make([]string, size)}
-}
-
-// seen reports whether the pair was seen within the window, and records it.
-func (c *replayCache) seen(node string, nonce []byte, now time.Time) bool {
-	key := node + "\x00" + string(nonce)
-	if t, ok := c.seenAt[key]; ok {
-		if now.Sub(t) < 2*MaxSkew {
-			return true
-		}
-		c.seenAt[key] = now // already in the FIFO
-		return false
-	}
-	if old := c.fifo[c.next]; old != "" {
-		delete(c.seenAt, old)
-	}
-	c.fifo[c.next] = key
-	c.next = (c.next + 1) % len(c.fifo)
-	c.seenAt[key] = now
-	return false
 }

@@ -215,7 +215,7 @@ func TestRateLimit(t *testing.T) {
 	src := netip.MustParseAddr("192.0.2.7")
 	now := time.Now()
 	for i := range 100 {
-		a := announcement{V: 1, Cluster: ClusterID(key), Node: "p", QUICPort: 1, TS: now.UnixMilli(),
+		a := announcement{V: 1, Cluster: ClusterID(key), Node: "p", QUICPort: 1, TS: now.UnixMilli() + int64(i),
 			Nonce: []byte{byte(i), 0, 0, 0, 0, 0, 0, 0}}
 		pkt, _ := encodePacket(a, key)
 		d.handlePacket(pkt, src, now)
@@ -228,7 +228,7 @@ func TestRateLimit(t *testing.T) {
 	a := announcement{V: 1, Cluster: ClusterID(key), Node: "q", QUICPort: 1, TS: now.UnixMilli(), Nonce: []byte("abcdefgh")}
 	pkt, _ := encodePacket(a, key)
 	d.handlePacket(pkt, netip.MustParseAddr("192.0.2.8"), now)
-	a.Nonce = []byte("abcdefgi")
+	a.Node, a.Nonce, a.TS = "p", []byte("abcdefgi"), now.Add(time.Second).UnixMilli()
 	pkt, _ = encodePacket(a, key)
 	d.handlePacket(pkt, src, now.Add(time.Second))
 	if s := d.Stats(); s.Accepted != 22 {

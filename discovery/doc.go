@@ -24,9 +24,14 @@
 // rate limit per source IP (token bucket, RateLimit/s, burst 2×, table of
 // at most 4096 sources) → decode (malformed) → cluster id (foreign) → MAC
 // with hmac.Equal (bad MAC) → own node id → |now − ts| > 5 min (stale) →
-// (node, nonce) seen in the last 10 min (replay; FIFO cache of 8192
-// entries, so a flood from many sources can push entries out early) →
-// accepted, OnPeer(Peer{NodeID, Addr: source IP + quic_port, ...}).
+// ts not newer than the last accepted announcement of that node (replay:
+// a captured announcement can never be replayed, from any address) → a
+// new node while the node table (16384 ids) is full (full; only entries
+// whose timestamp left the skew window are forgotten, since a replay of
+// them is stale anyway) → accepted, OnPeer(Peer{NodeID, Addr: source IP +
+// quic_port, ...}). The nonce is still sent but no longer needed. A node
+// whose clock steps back is not heard until its timestamps pass the last
+// accepted one (at most the 5-minute window).
 //
 // The MAC proves the sender knows the cluster key, but announcements are
 // only hints: a peer's address is trusted only after the QUIC hello in
