@@ -3,6 +3,7 @@
 //	clusterf [flags]              run a node (same as `clusterf serve`)
 //	clusterf mount DIR [flags]    run a node and mount the cluster at DIR
 //	clusterf version              print the version
+//	clusterf doctor [MOUNTDIR]    check this machine and say what to fix
 //
 // Every flag can also be given as an environment variable CLUSTERF_<NAME>
 // (upper case, dashes as underscores): --data-dir is CLUSTERF_DATA_DIR.
@@ -49,6 +50,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	err := root.Execute()
 	if err == nil {
 		return 0
+	}
+	if errors.Is(err, errDoctorFailed) { // the report said what failed
+		return 1
 	}
 	fmt.Fprintf(stderr, "clusterf: %v\n", err)
 	var ue usageError
@@ -248,7 +252,7 @@ Every flag can also be set as CLUSTERF_<FLAG_NAME>, e.g. CLUSTERF_DATA_DIR.`,
 			return runSim(cmd.Context(), &nf, stdout, stderr)
 		},
 	}
-	root.AddCommand(serve, mount, versionCmd, simCmd)
+	root.AddCommand(serve, mount, versionCmd, simCmd, newDoctorCmd(&nf, stdout))
 	root.Args = usageArgs(cobra.NoArgs)
 	return root
 }
@@ -342,14 +346,15 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 		n.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "clusterf %s\n  node id:   %s\n  data dir:  %s\n  http:      %s (status: /status, files: /api/files/, WebDAV: /webdav/)\n", version, n.ID, n.Dir, n.HTTPURL())
-	if mp := n.Mountpoint(); mp != "" {
-		fmt.Fprintf(stdout, "  mount:     %s\n", mp)
-	}
-	fmt.Fprintf(stdout, "  quic port: %d\n", n.QUICPort())
-	if n.FirstToken != "" {
-		fmt.Fprintf(stdout, "  HTTP token (shown once, saved in %s/http-token): %s\n", n.Dir, n.FirstToken)
-	}
+	b := nodeBanner(n, nf)
+	printBanner(stdout, b)
+	peersCtx, stopPeers := context.WithCancel(ctx)
+	peersDone := make(chan struct{})
+	go func() {
+		defer close(peersDone)
+		reportPeers(peersCtx, stdout, b, n.Cluster.Peers)
+	}()
+	defer func() { stopPeers(); <-peersDone }()
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "reason", "signal")
