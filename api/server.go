@@ -45,6 +45,11 @@ type Config struct {
 	MaxUpload int64
 	// Owner owns files and directories created through the API.
 	Owner replica.Owner
+	// AllowedHosts are the host names (beyond loopback names and IP
+	// literals) the Host header may carry; "*.example.org" allows every
+	// subdomain. A request with another Host is refused (403) unless it
+	// carries the valid Token: DNS-rebinding protection, see origin.go.
+	AllowedHosts []string
 }
 
 // Server is the HTTP API of one node. It holds no goroutines; it is safe
@@ -59,6 +64,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	sums    *checksumCache
 	routes  map[string]bool // registered route paths (metric label values)
+	hosts   *hostPolicy
 }
 
 // New builds the server and its routes.
@@ -72,6 +78,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxUpload < 0 {
 		return nil, errors.New("api: negative MaxUpload")
 	}
+	hosts, err := newHostPolicy(cfg.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		fs:      cfg.FS,
 		cluster: cfg.Cluster,
@@ -79,6 +89,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		sums:    newChecksumCache(4096),
 		routes:  map[string]bool{},
+		hosts:   hosts,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -98,6 +109,7 @@ func New(cfg Config) (*Server, error) {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverPanic)
 	e.Use(s.observe)
+	e.Use(s.checkHostAndOrigin)
 	if cfg.RequireToken {
 		e.Use(s.requireToken)
 	}

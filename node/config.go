@@ -27,6 +27,10 @@ type Config struct {
 	DiscoveryPort int    // 0 = broadcast discovery off
 	// BroadcastAddrs overrides the discovery destinations (tests, simulation).
 	BroadcastAddrs []string
+	// HTTPHosts are host names (besides localhost, *.localhost, IP
+	// literals and HTTPAddr) the HTTP API answers without the token; a
+	// request for another Host is refused (DNS-rebinding protection).
+	HTTPHosts []string
 	// DiscoveryHost is the address discovery binds ("" = all IPv4).
 	DiscoveryHost string
 	// DiscoveryRateLimit is the accepted announcements per second per

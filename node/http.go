@@ -124,6 +124,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 		WebDAVAtRoot: davRoot != nil,
 		Registry:     reg,
 		NodeID:       string(n.ID),
+		AllowedHosts: append([]string{host}, n.cfg.HTTPHosts...),
 	})
 	if err != nil {
 		return err

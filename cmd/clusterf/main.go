@@ -80,6 +80,7 @@ type nodeFlags struct {
 	httpAddr      string
 	httpToken     string
 	httpInsecure  bool
+	httpHosts     []string
 	webdav        string
 	clusterKey    string
 	peers         []string
@@ -115,6 +116,7 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1", "HTTP listen address; anything but loopback requires the token (see --http-token, --http-insecure)")
 	fs.StringVar(&f.httpToken, "http-token", "", "HTTP access token (default: generated into the data dir at first start)")
 	fs.BoolVar(&f.httpInsecure, "http-insecure", false, "allow --http-addr beyond loopback WITHOUT a token (anyone who reaches it can read and write)")
+	fs.StringSliceVar(&f.httpHosts, "http-allowed-hosts", nil, "host names the HTTP API answers without the token besides localhost and IP addresses (name,*.domain,...; DNS-rebinding protection)")
 	fs.StringVar(&f.webdav, "webdav", "", "serve this cluster path over WebDAV at the HTTP root (always also at /webdav/)")
 	fs.BoolVar(&f.noStore, "no-store", false, "client mode: hold no partitions, write to holders, keep a bounded read cache")
 	fs.Int64Var(&f.cacheSize, "cache-size", 256<<20, "client mode read cache size in bytes")
@@ -332,6 +334,7 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 		HTTPAddr:      nf.httpAddr,
 		HTTPToken:     nf.httpToken,
 		HTTPInsecure:  nf.httpInsecure,
+		HTTPHosts:     nf.httpHosts,
 		WebDAV:        nf.webdav,
 		Version:       version,
 		ClusterKey:    nf.clusterKey,
