@@ -27,7 +27,9 @@ func (l *lruTracker) touch(id chunk.ID) {
 
 // evictable picks, among candidates (copies safe to drop), the least
 // recently used ones until the cache fits in limit bytes.
-func (l *lruTracker) evictable(candidates []chunk.ID, limit int64, store chunk.Store, ctx context.Context) []chunk.ID {
+func (l *lruTracker) evictable(candidates []chunk.ID, limit int64, store interface {
+	Usage(context.Context) (chunk.Usage, error)
+}, ctx context.Context) []chunk.ID {
 	u, err := store.Usage(ctx)
 	if err != nil || u.Bytes <= limit || u.Chunks == 0 {
 		return nil

@@ -2,8 +2,8 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
@@ -13,6 +13,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/chunk/lifecycle"
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/transport"
 )
@@ -28,13 +29,16 @@ const (
 // Caller is the part of the transport the cluster uses (transport.Transport).
 type Caller interface {
 	Call(ctx context.Context, addr, peerID, method string, req []byte) ([]byte, error)
+	CallStream(ctx context.Context, addr, peerID, method string, req []byte, body io.Reader) (io.ReadCloser, error)
 }
 
 // Config configures a Cluster.
 type Config struct {
-	Self      crdt.NodeID
-	Meta      *crdt.Replica
-	Chunks    chunk.Store
+	Self crdt.NodeID
+	Meta *crdt.Replica
+	// Chunks is the node's chunk keeper (chunk/lifecycle): stores, pins
+	// and the only deletes.
+	Chunks    *lifecycle.Keeper
 	Transport Caller
 	Logger    *slog.Logger
 	// SyncInterval is the anti-entropy period per peer (default 2s).
@@ -56,6 +60,9 @@ type Config struct {
 	// GCGrace is how long a chunk must stay unreferenced before it is
 	// collected (default 10 minutes).
 	GCGrace time.Duration
+	// ForgetAfter forgets a member that has not been seen for this long
+	// since this node started (0: never; see Forget).
+	ForgetAfter time.Duration
 }
 
 // Cluster replicates the metadata with peers, tracks their liveness and
@@ -71,9 +78,11 @@ type Cluster struct {
 
 	repairKick chan struct{}
 	repairMu   sync.Mutex // one repair round at a time
-	unrefMu    sync.Mutex
-	unrefSince map[chunk.ID]time.Time // first seen unreferenced, for GC grace
-	cache      lruTracker             // client mode read cache
+	gc         gcState    // guarded by repairMu
+	lastMu     sync.Mutex
+	last       RepairStats // the latest repair round
+	started    time.Time
+	cache      lruTracker // client mode read cache
 }
 
 // peer is what we know about one member.
@@ -87,6 +96,12 @@ type peer struct {
 	vv       crdt.VersionVector // the peer's version vector as last reported
 	wake     chan struct{}
 	stop     context.CancelFunc
+
+	// pins: the chunks the peer pins, as of its latest pull response.
+	pinsGen      uint64
+	pins         map[chunk.ID]struct{}
+	pinsOverflow bool
+	report       *memberReport // its latest complete report (gc.go)
 }
 
 // PeerStatus is the view of a peer for status pages.
@@ -125,7 +140,8 @@ func New(cfg Config) *Cluster {
 		log:        cfg.Logger,
 		peers:      make(map[crdt.NodeID]*peer),
 		repairKick: make(chan struct{}, 1),
-		unrefSince: make(map[chunk.ID]time.Time),
+		gc:         gcState{unref: map[chunk.ID]uint64{}},
+		started:    time.Now(),
 	}
 }
 
@@ -150,7 +166,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 // AddPeer records a member's address (from discovery or --peers) and starts
 // syncing with it. Calling it again updates the address.
 func (c *Cluster) AddPeer(id crdt.NodeID, addr string, httpPort int) {
-	if id == c.cfg.Self || !crdt.ValidNodeID(id) {
+	if id == c.cfg.Self || !crdt.ValidNodeID(id) || c.forgotten(id) {
 		return
 	}
 	c.mu.Lock()
@@ -278,31 +294,6 @@ func (c *Cluster) syncPeer(ctx context.Context, p *peer) {
 	}
 }
 
-// Wire messages (CBOR).
-type pullRequest struct {
-	VV    crdt.VersionVector `cbor:"1,keyasint"`
-	Limit int                `cbor:"2,keyasint"`
-}
-
-type pullResponse struct {
-	Ops          []byte             `cbor:"1,keyasint"` // crdt.EncodeOps
-	More         bool               `cbor:"2,keyasint"`
-	NeedSnapshot bool               `cbor:"3,keyasint"`
-	VV           crdt.VersionVector `cbor:"4,keyasint"`
-}
-
-type pushRequest struct {
-	Ops []byte `cbor:"1,keyasint"`
-}
-
-type pushResponse struct {
-	VV crdt.VersionVector `cbor:"1,keyasint"`
-}
-
-type chunkRequest struct {
-	ID chunk.ID `cbor:"1,keyasint"`
-}
-
 var decMode = func() cbor.DecMode {
 	dm, err := cbor.DecOptions{
 		MaxArrayElements: 1 << 16,
@@ -331,94 +322,6 @@ func decode(b []byte, v any) error {
 	return nil
 }
 
-// pull fetches and applies the ops we lack from p, in batches.
-func (c *Cluster) pull(ctx context.Context, p *peer, addr string) error {
-	for {
-		req := pullRequest{VV: c.cfg.Meta.VersionVector(), Limit: c.cfg.PullBatch}
-		raw, err := c.cfg.Transport.Call(ctx, addr, string(p.id), methodPull, encode(req))
-		if err != nil {
-			return fmt.Errorf("pull from %s: %w", p.id, err)
-		}
-		var resp pullResponse
-		if err := decode(raw, &resp); err != nil {
-			return fmt.Errorf("pull from %s: %w", p.id, err)
-		}
-		c.setPeerVV(p, resp.VV)
-		if resp.NeedSnapshot {
-			return c.installSnapshot(ctx, p, addr)
-		}
-		if len(resp.Ops) > 0 {
-			ops, err := crdt.DecodeOps(resp.Ops)
-			if err != nil {
-				return fmt.Errorf("pull from %s: %w", p.id, err)
-			}
-			applied, err := c.cfg.Meta.Apply(ops)
-			if err != nil {
-				return fmt.Errorf("apply ops from %s: %w", p.id, err)
-			}
-			c.applied(applied)
-		}
-		if !resp.More {
-			return nil
-		}
-	}
-}
-
-func (c *Cluster) installSnapshot(ctx context.Context, p *peer, addr string) error {
-	c.log.Info("fetching snapshot: too far behind for delta sync", "peer", p.id)
-	raw, err := c.cfg.Transport.Call(ctx, addr, string(p.id), methodSnapshot, nil)
-	if err != nil {
-		return fmt.Errorf("snapshot from %s: %w", p.id, err)
-	}
-	s, err := crdt.DecodeSnapshot(raw)
-	if err != nil {
-		return fmt.Errorf("snapshot from %s: %w", p.id, err)
-	}
-	if err := c.cfg.Meta.InstallSnapshot(s); err != nil {
-		return fmt.Errorf("install snapshot from %s: %w", p.id, err)
-	}
-	c.applied(nil)
-	return nil
-}
-
-// push sends p the ops it lacks according to its last reported VV.
-func (c *Cluster) push(ctx context.Context, p *peer, addr string) error {
-	c.mu.Lock()
-	theirs := p.vv.Clone()
-	c.mu.Unlock()
-	for {
-		ops, err := c.cfg.Meta.Missing(theirs, c.cfg.PullBatch)
-		if errors.Is(err, crdt.ErrNeedSnapshot) {
-			return nil // the peer fetches a snapshot when it pulls
-		}
-		if err != nil {
-			return fmt.Errorf("push to %s: %w", p.id, err)
-		}
-		if len(ops) == 0 {
-			return nil
-		}
-		raw, err := c.cfg.Transport.Call(ctx, addr, string(p.id), methodPush, encode(pushRequest{Ops: crdt.EncodeOps(ops)}))
-		if err != nil {
-			return fmt.Errorf("push to %s: %w", p.id, err)
-		}
-		var resp pushResponse
-		if err := decode(raw, &resp); err != nil {
-			return fmt.Errorf("push to %s: %w", p.id, err)
-		}
-		c.setPeerVV(p, resp.VV)
-		if resp.VV.Compare(theirs) != crdt.Greater {
-			return nil // it applied nothing new (gap); the next round retries
-		}
-		theirs = resp.VV
-	}
-}
-
-func (c *Cluster) setPeerVV(p *peer, vv crdt.VersionVector) {
-	c.mu.Lock()
-	p.vv = vv
-	c.mu.Unlock()
-}
-
 func (c *Cluster) applied(ops []crdt.Op) {
 	if c.cfg.OnApplied != nil {
 		c.cfg.OnApplied(ops)
@@ -427,50 +330,14 @@ func (c *Cluster) applied(ops []crdt.Op) {
 
 // HandleRPC serves the cluster's RPCs (transport.Handler).
 func (c *Cluster) HandleRPC(ctx context.Context, from transport.PeerInfo, method string, req []byte) ([]byte, error) {
+	if c.forgotten(crdt.NodeID(from.ID)) {
+		return nil, fmt.Errorf("node %s was removed from this cluster (forget-node): start it again with an empty data dir", from.ID)
+	}
 	switch method {
 	case methodPull:
-		var r pullRequest
-		if err := decode(req, &r); err != nil {
-			return nil, err
-		}
-		limit := r.Limit
-		if limit <= 0 || limit > c.cfg.PullBatch {
-			limit = c.cfg.PullBatch
-		}
-		resp := pullResponse{VV: c.cfg.Meta.VersionVector()}
-		ops, err := c.cfg.Meta.Missing(r.VV, limit+1)
-		switch {
-		case errors.Is(err, crdt.ErrNeedSnapshot):
-			resp.NeedSnapshot = true
-		case err != nil:
-			return nil, err
-		default:
-			if len(ops) > limit {
-				ops, resp.More = ops[:limit], true
-			}
-			if len(ops) > 0 {
-				resp.Ops = crdt.EncodeOps(ops)
-			}
-		}
-		c.notePeerVV(crdt.NodeID(from.ID), r.VV)
-		return encode(resp), nil
+		return c.handlePull(from, req)
 	case methodPush:
-		var r pushRequest
-		if err := decode(req, &r); err != nil {
-			return nil, err
-		}
-		ops, err := crdt.DecodeOps(r.Ops)
-		if err != nil {
-			return nil, err
-		}
-		applied, err := c.cfg.Meta.Apply(ops)
-		if err != nil {
-			return nil, err
-		}
-		c.applied(applied)
-		return encode(pushResponse{VV: c.cfg.Meta.VersionVector()}), nil
-	case methodSnapshot:
-		return crdt.EncodeSnapshot(c.cfg.Meta.Snapshot()), nil
+		return c.handlePush(req)
 	case methodChunkPut:
 		return c.handlePut(ctx, req)
 	case methodChunkHave:
@@ -480,7 +347,7 @@ func (c *Cluster) HandleRPC(ctx context.Context, from transport.PeerInfo, method
 		if err := decode(req, &r); err != nil {
 			return nil, err
 		}
-		return c.cfg.Chunks.Get(ctx, r.ID)
+		return c.serveChunk(ctx, r.ID)
 	default:
 		return nil, fmt.Errorf("unknown method %q", method)
 	}

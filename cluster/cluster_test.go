@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/chunk/lifecycle"
 	"github.com/clusterf/clusterf/chunk/rawfile"
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/transport"
@@ -18,7 +20,8 @@ import (
 type member struct {
 	id     crdt.NodeID
 	meta   *crdt.Replica
-	chunks chunk.Store
+	store  chunk.Store
+	chunks *lifecycle.Keeper
 	tr     *transport.Transport
 	c      *Cluster
 }
@@ -30,14 +33,13 @@ func newMember(t *testing.T, ctx context.Context, id string, key []byte) *member
 	if m.meta, err = crdt.Open(crdt.Options{Node: m.id}); err != nil {
 		t.Fatal(err)
 	}
-	if m.chunks, err = rawfile.Open(filepath.Join(t.TempDir(), "chunks")); err != nil {
+	if m.store, err = rawfile.Open(filepath.Join(t.TempDir(), "chunks")); err != nil {
 		t.Fatal(err)
 	}
+	m.chunks = lifecycle.New(m.store, nil)
 	m.tr, err = transport.New(transport.Config{
 		NodeID: id, ClusterKey: key, Listen: "127.0.0.1:0",
-		Handler: transport.HandlerFunc(func(ctx context.Context, p transport.PeerInfo, method string, req []byte) ([]byte, error) {
-			return m.c.HandleRPC(ctx, p, method, req)
-		}),
+		Handler: memberHandler{m},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -51,9 +53,20 @@ func newMember(t *testing.T, ctx context.Context, id string, key []byte) *member
 		<-done
 		m.tr.Close()
 		m.meta.Close()
-		m.chunks.Close()
+		m.store.Close()
 	})
 	return m
+}
+
+// memberHandler serves a member's RPCs once m.c exists.
+type memberHandler struct{ m *member }
+
+func (h memberHandler) HandleRPC(ctx context.Context, p transport.PeerInfo, method string, req []byte) ([]byte, error) {
+	return h.m.c.HandleRPC(ctx, p, method, req)
+}
+
+func (h memberHandler) HandleStream(ctx context.Context, p transport.PeerInfo, method string, req []byte, body io.Reader, resp io.Writer) error {
+	return h.m.c.HandleStream(ctx, p, method, req, body, resp)
 }
 
 func (m *member) addr() string { return m.tr.Addr().String() }
@@ -119,14 +132,14 @@ func TestReplicateAndFetchVerified(t *testing.T) {
 	if err := a.c.Replicate(ctx, []chunk.ID{id}); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := b.chunks.Has(ctx, id); !ok {
+	if ok, _ := b.chunks.Present(ctx, id, nil); !ok {
 		t.Fatal("replicate did not reach the other holder")
 	}
 	// A corrupt copy on b is never served: a fetch from a peer that only
 	// has bad bytes fails instead of returning them.
-	b.chunks.Delete(ctx, id)
-	b.chunks.Put(ctx, id, chunk.Encode([]byte("not the chunk")))
-	a.chunks.Delete(ctx, id)
+	b.store.Delete(ctx, id)
+	b.store.Put(ctx, id, chunk.Encode([]byte("not the chunk")))
+	a.store.Delete(ctx, id)
 	if _, err := a.c.FetchChunk(ctx, id); err == nil {
 		t.Fatal("fetch returned a chunk whose bytes do not match its id")
 	}

@@ -192,16 +192,21 @@ func (c *Cluster) replicateOne(ctx context.Context, pl Placement, id chunk.ID) e
 	holders := pl.Holders(id)
 	need := min(pl.RF, 2, max(len(holders), 1))
 	have := 0
-	localCopy, _ := c.cfg.Chunks.Has(ctx, id)
-	if localCopy && slices.Contains(holders, string(c.cfg.Self)) {
+	// The local copy counts (and is pushed) only once its bytes verify.
+	blob, err := c.cfg.Chunks.Get(ctx, id)
+	if err == nil {
+		if _, derr := chunk.Decode(id, blob); derr != nil {
+			err = derr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("replicate %s: read local copy: %w", id, err)
+	}
+	if slices.Contains(holders, string(c.cfg.Self)) {
 		have++
 	}
 	if have >= need {
 		return nil
-	}
-	blob, err := c.cfg.Chunks.Get(ctx, id)
-	if err != nil {
-		return fmt.Errorf("replicate %s: read local copy: %w", id, err)
 	}
 	var errs []error
 	for _, h := range holders {
@@ -221,7 +226,7 @@ func (c *Cluster) replicateOne(ctx context.Context, pl Placement, id chunk.ID) e
 		}
 		have++
 	}
-	if have == 0 && (!localCopy || c.cfg.NoStore) { // a client's copy is only cache
+	if have == 0 && c.cfg.NoStore { // a client's copy is only cache
 		return fmt.Errorf("replicate %s: no holder reachable: %w", id, errors.Join(errs...))
 	}
 	if have < need {
@@ -242,11 +247,17 @@ func (c *Cluster) handlePut(ctx context.Context, req []byte) ([]byte, error) {
 	if _, err := chunk.Decode(r.ID, r.Blob); err != nil {
 		return nil, fmt.Errorf("refusing chunk: %w", err)
 	}
+	// Put replaces a corrupt local copy and restarts the chunk's garbage
+	// clock: the writer pins it until its metadata op is out (gc.go).
 	if err := c.cfg.Chunks.Put(ctx, r.ID, r.Blob); err != nil {
 		return nil, err
 	}
 	return nil, nil
 }
+
+// haveBudget bounds the stored bytes one chunk/have answer reads to verify
+// copies not verified since start; beyond it they count as absent.
+const haveBudget = 256 << 20
 
 func (c *Cluster) handleHave(ctx context.Context, req []byte) ([]byte, error) {
 	var r haveRequest
@@ -257,8 +268,9 @@ func (c *Cluster) handleHave(ctx context.Context, req []byte) ([]byte, error) {
 		return nil, fmt.Errorf("chunk/have: %d ids, max %d", len(r.IDs), maxHaveBatch)
 	}
 	resp := haveResponse{Have: make([]bool, len(r.IDs))}
+	budget := int64(haveBudget)
 	for i, id := range r.IDs {
-		ok, err := c.cfg.Chunks.Has(ctx, id)
+		ok, err := c.cfg.Chunks.Present(ctx, id, &budget)
 		if err != nil {
 			return nil, err
 		}
@@ -308,191 +320,6 @@ func (c *Cluster) referenced(parts int) map[int][]chunk.ID {
 		return nil
 	})
 	return out
-}
-
-// RepairStats describe one repair round.
-type RepairStats struct {
-	Fetched, Dropped, Collected int
-	Errors                      int
-	Duration                    time.Duration
-}
-
-// repairLoop runs RepairOnce every partition sync interval (re-read each
-// round, so a change applies at once) and when kicked.
-func (c *Cluster) repairLoop(ctx context.Context) {
-	for {
-		wait := c.SyncInterval()
-		if c.cfg.RepairInterval > 0 {
-			wait = c.cfg.RepairInterval
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		case <-c.repairKick:
-		}
-		st := c.RepairOnce(ctx)
-		if st.Fetched+st.Dropped+st.Collected+st.Errors > 0 {
-			c.log.Info("repair round", "fetched", st.Fetched, "dropped", st.Dropped,
-				"collected", st.Collected, "errors", st.Errors, "took", st.Duration)
-		}
-	}
-}
-
-// KickRepair asks for a repair round soon (after membership or RF changes).
-func (c *Cluster) KickRepair() {
-	select {
-	case c.repairKick <- struct{}{}:
-	default:
-	}
-}
-
-// RepairOnce brings this node's partitions to what placement says: pull
-// referenced chunks it should hold but lacks; drop copies of partitions it
-// does not hold once all current holders confirm them; collect chunks no
-// metadata references after the grace period, if metadata is caught up.
-func (c *Cluster) RepairOnce(ctx context.Context) RepairStats {
-	c.repairMu.Lock()
-	defer c.repairMu.Unlock()
-	start := time.Now()
-	var st RepairStats
-	pl := c.Placement()
-	refs := c.referenced(pl.Partitions)
-	self := string(c.cfg.Self)
-	referenced := map[chunk.ID]bool{}
-	for _, ids := range refs {
-		for _, id := range ids {
-			referenced[id] = true
-		}
-	}
-	// 1. Pull what our partitions lack.
-	if !c.cfg.NoStore {
-		for p, ids := range refs {
-			if ctx.Err() != nil {
-				return st
-			}
-			holders := placement.Holders(p, pl.Members, pl.RF)
-			if !slices.Contains(holders, self) {
-				continue
-			}
-			for _, id := range ids {
-				ok, err := c.cfg.Chunks.Has(ctx, id)
-				if err != nil || ok {
-					continue
-				}
-				blob, err := c.fetchFrom(ctx, holders, id)
-				if err == nil {
-					err = c.cfg.Chunks.Put(ctx, id, blob)
-				}
-				if err != nil {
-					st.Errors++
-					c.log.Debug("repair fetch failed", "chunk", id, "err", err)
-					continue
-				}
-				st.Fetched++
-			}
-		}
-	}
-	// 2. Excess copies and garbage.
-	var excess []chunk.ID
-	now := time.Now()
-	caughtUp := c.caughtUp()
-	err := c.cfg.Chunks.List(ctx, func(id chunk.ID) error {
-		if !referenced[id] {
-			c.unrefMu.Lock()
-			first, ok := c.unrefSince[id]
-			if !ok {
-				c.unrefSince[id] = now
-			}
-			c.unrefMu.Unlock()
-			if ok && caughtUp && now.Sub(first) >= c.cfg.GCGrace {
-				if c.cfg.Chunks.Delete(ctx, id) == nil {
-					st.Collected++
-					c.unrefMu.Lock()
-					delete(c.unrefSince, id)
-					c.unrefMu.Unlock()
-				}
-			}
-			return nil
-		}
-		c.unrefMu.Lock()
-		delete(c.unrefSince, id)
-		c.unrefMu.Unlock()
-		if c.cfg.NoStore || !slices.Contains(pl.Holders(id), self) {
-			excess = append(excess, id)
-		}
-		return nil
-	})
-	if err != nil {
-		st.Errors++
-	}
-	if len(excess) > 0 && len(pl.Members) > 0 {
-		st.Dropped += c.dropConfirmed(ctx, pl, excess)
-	}
-	st.Duration = time.Since(start)
-	return st
-}
-
-// dropConfirmed deletes local copies that every current holder confirmed
-// (and, with fewer storage members than RF, every member). A client keeps
-// its copies as a read cache within its cache size.
-func (c *Cluster) dropConfirmed(ctx context.Context, pl Placement, ids []chunk.ID) int {
-	byHolder := map[string][]chunk.ID{}
-	for _, id := range ids {
-		for _, h := range pl.Holders(id) {
-			byHolder[h] = append(byHolder[h], id)
-		}
-	}
-	confirmed := map[chunk.ID]int{}
-	for h, hids := range byHolder {
-		if h == string(c.cfg.Self) {
-			continue
-		}
-		have, err := c.peerHas(ctx, h, hids)
-		if err != nil {
-			continue
-		}
-		for i, ok := range have {
-			if ok {
-				confirmed[hids[i]]++
-			}
-		}
-	}
-	var drop []chunk.ID
-	for _, id := range ids {
-		if confirmed[id] >= len(pl.Holders(id)) && len(pl.Holders(id)) > 0 {
-			drop = append(drop, id)
-		}
-	}
-	if c.cfg.NoStore {
-		drop = c.cache.evictable(drop, c.cfg.CacheSize, c.cfg.Chunks, ctx)
-	}
-	n := 0
-	for _, id := range drop {
-		if c.cfg.Chunks.Delete(ctx, id) == nil {
-			n++
-		}
-	}
-	return n
-}
-
-// caughtUp reports whether no live peer has reported ops we lack: only then
-// can "no metadata references this chunk" be trusted for garbage collection.
-func (c *Cluster) caughtUp() bool {
-	ours := c.cfg.Meta.VersionVector()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, p := range c.peers {
-		if !p.up {
-			continue
-		}
-		for n, s := range p.vv {
-			if s > ours[n] {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // fetchFrom gets a verified chunk blob from the holders first, then from
@@ -563,8 +390,9 @@ func (c *Cluster) Report(ctx context.Context) ([]PartitionState, error) {
 	for h, ids := range byHolder {
 		m := map[chunk.ID]bool{}
 		if h == string(c.cfg.Self) {
+			budget := int64(haveBudget)
 			for _, id := range ids {
-				if ok, _ := c.cfg.Chunks.Has(ctx, id); ok {
+				if ok, _ := c.cfg.Chunks.Present(ctx, id, &budget); ok {
 					m[id] = true
 				}
 			}

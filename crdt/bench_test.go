@@ -95,7 +95,7 @@ func BenchmarkMissing(b *testing.B) {
 	theirs["src"] -= 10000
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		ops, err := r.Missing(theirs, 0)
+		ops, err := r.Missing(theirs, 0, 0)
 		if err != nil || len(ops) != 10000 {
 			b.Fatal(len(ops), err)
 		}
@@ -111,7 +111,7 @@ func BenchmarkMissingEncoded(b *testing.B) {
 	b.ResetTimer()
 	var n int
 	for i := 0; i < b.N; i++ {
-		ops, err := r.Missing(theirs, 0)
+		ops, err := r.Missing(theirs, 0, 0)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -88,7 +88,7 @@ func TestDefect7LoadStoreWithFutureOp(t *testing.T) {
 		t.Fatalf("clock poisoned by the stored op: %+v", ts)
 	}
 	peer := newTestReplicas(t, 2)[1]
-	all, err := r.Missing(peer.VersionVector(), 0)
+	all, err := r.Missing(peer.VersionVector(), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestFutureOpDeferredThenApplied(t *testing.T) {
 	mk(t, c, "from-c")
 	var batch []Op
 	for _, r := range []*Replica{b, c} {
-		ops, err := r.Missing(nil, 0)
+		ops, err := r.Missing(nil, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

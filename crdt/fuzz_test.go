@@ -35,7 +35,7 @@ func fuzzSeeds(t testing.TB) ([][]byte, []byte) {
 		}
 		return tx.Remove(RootID, "g.txt", false)
 	}))
-	return batches, EncodeSnapshot(a.Snapshot())
+	return batches, EncodeSnapshot(mustSnapshot(t, a))
 }
 
 func FuzzDecodeOps(f *testing.F) {
@@ -115,6 +115,6 @@ func FuzzApply(f *testing.F) {
 			return nil
 		})
 		r.EncodeState()
-		r.Snapshot()
+		_, _ = r.Snapshot()
 	})
 }

@@ -44,7 +44,7 @@ func exchange(t testing.TB, rs ...*Replica) {
 				if a == b {
 					continue
 				}
-				ops, err := a.Missing(b.VersionVector(), 0)
+				ops, err := a.Missing(b.VersionVector(), 0, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -150,4 +150,17 @@ func isErr(err, target error) bool {
 		return err == nil
 	}
 	return errors.Is(err, target)
+}
+
+// mustSnapshot is Snapshot for tests.
+func mustSnapshot(tb interface {
+	Helper()
+	Fatal(...any)
+}, r *Replica) *Snapshot {
+	tb.Helper()
+	s, err := r.Snapshot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }

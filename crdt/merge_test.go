@@ -274,7 +274,7 @@ func TestSnapshotInstallBothWays(t *testing.T) {
 	mk(t, a, "x/", "x/1")
 	mk(t, b, "y/", "y/2")
 	mustUpdate(t, a, func(tx *Tx) error { return tx.Rename(RootID, "x", RootID, "z", 0) })
-	snap, err := DecodeSnapshot(EncodeSnapshot(a.Snapshot()))
+	snap, err := DecodeSnapshot(EncodeSnapshot(mustSnapshot(t, a)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,12 +295,13 @@ func TestCompactAndNeedSnapshot(t *testing.T) {
 	mustUpdate(t, a, func(tx *Tx) error { return tx.Remove(RootID, "f", false) })
 	exchange(t, a, b)
 	stable := Min(a.VersionVector(), b.VersionVector())
-	floor := a.Clock().Now()
-	a.Compact(stable, floor)
-	if _, err := a.Missing(c.VersionVector(), 0); !isErr(err, ErrNeedSnapshot) {
+	if cs := a.Compact(stable); cs.Tombstones != 1 || cs.Ops == 0 {
+		t.Fatalf("compact: %+v", cs)
+	}
+	if _, err := a.Missing(c.VersionVector(), 0, 0); !isErr(err, ErrNeedSnapshot) {
 		t.Fatalf("missing after compact: %v", err)
 	}
-	if err := c.InstallSnapshot(a.Snapshot()); err != nil {
+	if err := c.InstallSnapshot(mustSnapshot(t, a)); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(t, c, "/"); !reflect.DeepEqual(got, []string{"g"}) {

@@ -168,7 +168,7 @@ func (s *sim) deliver(t *rapid.T, i, j int) {
 	if s.group[i] != s.group[j] {
 		return
 	}
-	ops, err := s.rs[i].Missing(s.rs[j].VersionVector(), rapid.IntRange(0, 20).Draw(t, "limit"))
+	ops, err := s.rs[i].Missing(s.rs[j].VersionVector(), rapid.IntRange(0, 20).Draw(t, "limit"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func (s *sim) healAndSync(t *rapid.T) {
 				if i == j {
 					continue
 				}
-				ops, err := s.rs[i].Missing(s.rs[j].VersionVector(), 0)
+				ops, err := s.rs[i].Missing(s.rs[j].VersionVector(), 0, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -255,7 +255,7 @@ func (s *sim) run(t *rapid.T) {
 		case 11:
 			i, j := rapid.IntRange(0, n-1).Draw(t, "snapfrom"), rapid.IntRange(0, n-1).Draw(t, "snapto")
 			if i != j && s.group[i] == s.group[j] {
-				snap, err := DecodeSnapshot(EncodeSnapshot(s.rs[i].Snapshot()))
+				snap, err := DecodeSnapshot(EncodeSnapshot(mustSnapshot(t, s.rs[i])))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -391,7 +391,7 @@ func TestPropertyMergeOrder(t *testing.T) {
 				half := freshReplica("half")
 				half.Apply(perm[:len(perm)/2])
 				r2 := freshReplica("fresh")
-				if err := r2.InstallSnapshot(half.Snapshot()); err != nil {
+				if err := r2.InstallSnapshot(mustSnapshot(t, half)); err != nil {
 					t.Fatal(err)
 				}
 				for len(ops) > 0 {

@@ -105,6 +105,7 @@ func Open(opts Options) (*Replica, error) {
 	r.observeState()
 	r.st.dirty = true
 	r.st.refresh()
+	r.ownDurable = r.st.vv[r.node] // everything loaded is durable
 	return r, nil
 }
 
@@ -269,6 +270,15 @@ func (r *Replica) servedSeqLocked() uint64 {
 		return r.st.vv[r.node]
 	}
 	return r.ownDurable
+}
+
+// AllDurable reports whether every local op is durable: only then does
+// the state show nothing a crash could take back (the garbage collector
+// decides on such a state only).
+func (r *Replica) AllDurable() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.servedSeqLocked() == r.st.vv[r.node]
 }
 
 // View runs fn under the read lock. The View must not escape fn.

@@ -1,7 +1,9 @@
 package crdt
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -46,15 +48,25 @@ func (r *Replica) Apply(ops []Op) ([]Op, error) {
 }
 
 // Missing returns the ops the holder of theirs lacks, per origin in sequence
-// order, origins sorted by id, at most limit ops (0: no limit). If some of them
+// order, origins sorted by id: at most limit ops (0: no limit) and, past
+// the first op, at most maxBytes of estimated encoding (0: no limit; see
+// OpSize), so a batch always fits a transport frame whatever its ops carry.
+// Local ops that are not durable yet are never returned. If some of the ops
 // were compacted away it returns ErrNeedSnapshot.
-func (r *Replica) Missing(theirs VersionVector, limit int) ([]Op, error) {
+func (r *Replica) Missing(theirs VersionVector, limit, maxBytes int) ([]Op, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	s := r.st
 	var out []Op
+	size := 0
+	full := func() bool {
+		return (limit > 0 && len(out) >= limit) || (maxBytes > 0 && size >= maxBytes)
+	}
 	for _, o := range s.vv.Nodes() {
 		have, from := s.vv[o], theirs[o]
+		if o == r.node {
+			have = r.servedSeqLocked()
+		}
 		if from >= have {
 			continue
 		}
@@ -62,24 +74,72 @@ func (r *Replica) Missing(theirs VersionVector, limit int) ([]Op, error) {
 		if from < base {
 			return nil, fmt.Errorf("missing %s from %d (log starts at %d): %w", o, from+1, base+1, ErrNeedSnapshot)
 		}
-		log := s.logs[o][from-base : have-base]
-		if limit > 0 && len(out)+len(log) > limit {
-			log = log[:limit-len(out)]
-		}
-		out = append(out, log...)
-		if limit > 0 && len(out) >= limit {
-			break
+		for _, op := range s.logs[o][from-base : have-base] {
+			n := OpSize(&op)
+			if len(out) > 0 && maxBytes > 0 && size+n > maxBytes {
+				return out, nil
+			}
+			out = append(out, op)
+			size += n
+			if full() {
+				return out, nil
+			}
 		}
 	}
 	return out, nil
 }
 
+// OpSize is an upper bound of the encoded size of op in bytes (cheap: no
+// encoding), used to bound sync batches.
+func OpSize(op *Op) int {
+	n := 128 + len(op.ID.Node) + len(op.TS.Node)
+	vv := func(v VersionVector) int {
+		m := 0
+		for o := range v {
+			m += len(o) + 12
+		}
+		return m
+	}
+	switch {
+	case op.Move != nil:
+		n += len(op.Move.Name) + 64 + vv(op.Move.Context)
+	case op.Attr != nil:
+		n += len(op.Attr.Symlink) + 96
+	case op.Xattr != nil:
+		n += len(op.Xattr.Name) + len(op.Xattr.Value) + 32
+	case op.Content != nil:
+		n += vv(op.Content.Context) + 32
+		if c := op.Content.Content; c != nil {
+			n += len(c.Inline) + 35*len(c.Chunks) + 32
+		}
+	case op.Setting != nil:
+		n += len(op.Setting.Key) + len(op.Setting.Value) + 16
+	}
+	return n
+}
+
 // Snapshot returns the full replica state (state, version vector, retained
-// logs) for a new or long-absent peer.
-func (r *Replica) Snapshot() *Snapshot {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.st.snapshot()
+// logs) for a new or long-absent peer. It first makes every queued op
+// durable: a snapshot must not carry a local op that a crash could still
+// lose (its sequence number would be reused). It fails when that is
+// impossible (the store refuses the append, e.g. a full disk).
+func (r *Replica) Snapshot() (*Snapshot, error) {
+	for range 3 {
+		r.mu.RLock()
+		target := r.enqueued
+		r.mu.RUnlock()
+		if err := r.flush(target); err != nil {
+			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+		r.mu.RLock()
+		if r.servedSeqLocked() == r.st.vv[r.node] {
+			snap := r.st.snapshot()
+			r.mu.RUnlock()
+			return snap, nil
+		}
+		r.mu.RUnlock()
+	}
+	return nil, errors.New("snapshot: local ops keep arriving faster than they become durable; try again")
 }
 
 // InstallSnapshot merges a peer's snapshot: the result is as if every op the
@@ -128,32 +188,64 @@ func (r *Replica) InstallSnapshot(snap *Snapshot) error {
 	return r.flush(target)
 }
 
-// Compact drops what can never be needed again: log ops covered by stable
-// (delivered to every member) and move-undo entries with a timestamp below
-// floor (no op still to arrive can be older); tombstoned inodes whose delete is
-// both stable and below floor are removed with their content records.
+// CompactStats says what one Compact removed.
+type CompactStats struct {
+	Ops        int // log ops (no peer still needs them)
+	Moves      int // move-log entries (undo data no late op can need)
+	Tombstones int // deleted dentries, with their inode records when unlinked everywhere
+	Inodes     int // inode records removed with them
+	Xattrs     int // xattr remove tombstones
+}
+
+// Compact drops what can never be needed again, given stable: a version
+// vector every known member has seen, in a state from which the caller has
+// pulled every member's ops up to the vector it reported (see
+// docs/reliability.md, "Causal stability"). Then every op still to arrive
+// is either covered by stable or causally after it, and:
 //
-// The caller guarantees that no op older than floor and no op concurrent with
-// an op covered by stable is still to arrive; an op that breaks this is still
-// applied but may leave replicas that compacted differently apart.
-func (r *Replica) Compact(stable VersionVector, floor Timestamp) {
+//   - log ops covered by stable are dropped (a peer behind stable needs a
+//     snapshot);
+//   - the floor is the oldest timestamp among the held ops stable does not
+//     cover: no op still to arrive is older than an op below it, so
+//     move-log undo entries below the floor are dropped, and so are
+//     removed-xattr tombstones;
+//   - deleted dentries (trash children, not resurrected, no children)
+//     below the floor are dropped, with their inode's attributes, content
+//     and xattrs once no dentry of the inode is left: a write concurrent
+//     with the delete would have been among the pulled ops.
+//
+// One case is outside that promise: a node that is not a member yet (its
+// member record has not arrived) and whose wall clock lags may send ops
+// older than the floor. They are applied after the compacted prefix; as
+// such a node can only have created new entries of its own, the result is
+// the same on every replica.
+func (r *Replica) Compact(stable VersionVector) CompactStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var cs CompactStats
 	s := r.st
+	floor := Timestamp{Wall: math.MaxInt64, Logical: math.MaxUint32}
 	for o, log := range s.logs {
-		upto := stable[o]
-		if upto > s.vv[o] {
-			upto = s.vv[o]
+		for i := range log {
+			if !stable.Covers(log[i].ID) {
+				if log[i].TS.Compare(floor) < 0 {
+					floor = log[i].TS
+				}
+				break // per-origin logs are in timestamp order
+			}
 		}
+		upto := min(stable[o], s.vv[o])
 		base := s.logBase[o]
 		if upto <= base {
 			continue
 		}
+		cs.Ops += int(upto - base)
 		s.logs[o] = append([]Op(nil), log[upto-base:]...)
 		s.logBase[o] = upto
 	}
 	i := sort.Search(len(s.mlog), func(i int) bool { return s.mlog[i].TS.Compare(floor) >= 0 })
 	if i > 0 {
+		cs.Moves = i
 		s.mlog = append([]*moveEntry(nil), s.mlog[i:]...)
 	}
 	var gone []InodeID
@@ -167,12 +259,38 @@ func (r *Replica) Compact(stable VersionVector, floor Timestamp) {
 	for _, k := range gone {
 		ino := s.tree[k].M.Inode
 		s.setNode(k, nil)
+		cs.Tombstones++
 		if len(s.inodeDentries[ino]) == 0 {
 			delete(s.attrs, ino)
 			delete(s.content, ino)
 			delete(s.xattrs, ino)
+			cs.Inodes++
+		}
+	}
+	for ino, m := range s.xattrs {
+		for name, x := range m {
+			if x.Removed && x.TS.Compare(floor) < 0 {
+				delete(m, name)
+				cs.Xattrs++
+			}
+		}
+		if len(m) == 0 {
+			delete(s.xattrs, ino)
 		}
 	}
 	s.refresh()
+	if cs == (CompactStats{}) {
+		return cs
+	}
+	// Go maps never give memory back: after a large compaction, rebuild
+	// the state from its own snapshot so the heap shrinks with it.
+	if cs.Tombstones > 1024 && cs.Tombstones > len(s.tree)/2 {
+		if ns, err := restore(s.snapshot()); err == nil {
+			ns.dirty = true
+			ns.refresh()
+			r.st = ns
+		}
+	}
 	r.snapDue = r.store != nil
+	return cs
 }

@@ -553,10 +553,18 @@ func (v *View) Stats() Stats {
 	return st
 }
 
-// ChunkRefs calls fn for every chunk id referenced by any live content
-// version (including versions of open-but-unlinked inodes still in state).
+// ChunkRefs calls fn for every chunk id referenced by a live content
+// version (winner or conflict sibling) of an inode that has a live dentry.
+// Content of deleted inodes is not referenced: what an open handle of an
+// unlinked file still reads is pinned by the handle, not by metadata
+// (chunk/lifecycle), and a write racing with the delete resurrects the file
+// and so references its content again.
 func (v *View) ChunkRefs(fn func(ChunkID)) {
-	for _, c := range v.s.content {
+	s := v.s
+	for ino, c := range s.content {
+		if !s.liveInode(ino) {
+			continue
+		}
 		for _, x := range c.Versions {
 			for _, ch := range x.Content.Chunks {
 				if !ch.IsZero() {
@@ -565,6 +573,16 @@ func (v *View) ChunkRefs(fn func(ChunkID)) {
 			}
 		}
 	}
+}
+
+// liveInode reports whether some dentry of ino is visible.
+func (s *state) liveInode(ino InodeID) bool {
+	for _, d := range s.inodeDentries[ino] {
+		if s.live(d) {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- conflict names ----

@@ -112,3 +112,19 @@ func Min(vs ...VersionVector) VersionVector {
 	}
 	return m
 }
+
+// AfterOps returns a copy of v advanced past ops (per origin, the highest
+// sequence number among ops): the vector of a peer that had v and then
+// received ops.
+func AfterOps(v VersionVector, ops []Op) VersionVector {
+	w := v.Clone()
+	if w == nil {
+		w = VersionVector{}
+	}
+	for i := range ops {
+		if id := ops[i].ID; id.Seq > w[id.Node] {
+			w[id.Node] = id.Seq
+		}
+	}
+	return w
+}

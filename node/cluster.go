@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"time"
@@ -30,12 +31,7 @@ func (n *Node) openCluster() error {
 		ClusterKey: key,
 		Listen:     net.JoinHostPort(cmp.Or(n.cfg.QUICHost, "0.0.0.0"), strconv.Itoa(n.cfg.QUICPort)),
 		Logger:     n.log,
-		Handler: transport.HandlerFunc(func(ctx context.Context, p transport.PeerInfo, method string, req []byte) ([]byte, error) {
-			// A peer that reached us first (it has us as a static peer or
-			// heard our announcement) becomes known without discovery.
-			n.Cluster.AddPeer(crdt.NodeID(p.ID), p.Addr, 0)
-			return n.Cluster.HandleRPC(ctx, p, method, req)
-		}),
+		Handler:    rpcHandler{n},
 	})
 	if err != nil {
 		return fmt.Errorf("start transport: %w", err)
@@ -52,8 +48,24 @@ func (n *Node) openCluster() error {
 		NoStore:      n.cfg.NoStore,
 		CacheSize:    n.cfg.CacheSize,
 		GCGrace:      n.cfg.GCGrace,
+		ForgetAfter:  n.cfg.ForgetAfter,
 	})
 	return nil
+}
+
+// rpcHandler serves the cluster's RPCs (transport.Handler and
+// StreamHandler). A peer that reached us first (it has us as a static peer
+// or heard our announcement) becomes known without discovery.
+type rpcHandler struct{ n *Node }
+
+func (h rpcHandler) HandleRPC(ctx context.Context, p transport.PeerInfo, method string, req []byte) ([]byte, error) {
+	h.n.Cluster.AddPeer(crdt.NodeID(p.ID), p.Addr, 0)
+	return h.n.Cluster.HandleRPC(ctx, p, method, req)
+}
+
+func (h rpcHandler) HandleStream(ctx context.Context, p transport.PeerInfo, method string, req []byte, body io.Reader, resp io.Writer) error {
+	h.n.Cluster.AddPeer(crdt.NodeID(p.ID), p.Addr, 0)
+	return h.n.Cluster.HandleStream(ctx, p, method, req, body, resp)
 }
 
 // QUICPort returns the port the transport listens on.

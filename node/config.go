@@ -46,6 +46,8 @@ type Config struct {
 	NoStore      bool          // client mode: hold no partitions
 	CacheSize    int64         // client read cache bytes (0 = 256 MiB)
 	GCGrace      time.Duration // unreferenced chunks are collected after this (0 = 10m)
+	// ForgetAfter forgets a member not seen for this long since start (0: never).
+	ForgetAfter time.Duration
 	// ClockOffset skews this node's metadata clock (fault-injection tests:
 	// the HLC must cope with peers whose wall clocks are off).
 	ClockOffset  time.Duration

@@ -15,6 +15,7 @@ import (
 
 	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/chunk/engines"
+	"github.com/clusterf/clusterf/chunk/lifecycle"
 	"github.com/clusterf/clusterf/cluster"
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/discovery"
@@ -25,10 +26,12 @@ import (
 
 // Node is one running clusterf node.
 type Node struct {
-	ID     crdt.NodeID
-	Dir    string // DataDir/<node-id>
-	Meta   *crdt.Replica
-	Chunks chunk.Store
+	ID   crdt.NodeID
+	Dir  string // DataDir/<node-id>
+	Meta *crdt.Replica
+	// Chunks is the chunk keeper over the node's store: every store, pin
+	// and delete goes through it (chunk/lifecycle).
+	Chunks *lifecycle.Keeper
 	FS     *replica.FS
 
 	Transport *transport.Transport
@@ -42,6 +45,7 @@ type Node struct {
 	FirstToken string
 
 	cfg      Config
+	store    chunk.Store // the engine under Chunks; closed by the node
 	log      *slog.Logger
 	mount    *fusefs.Server
 	httpPort int
@@ -89,10 +93,11 @@ func New(cfg Config) (_ *Node, err error) {
 			n.closeStores()
 		}
 	}()
-	n.Chunks, err = engines.Open(major, filepath.Join(dir, "chunks"))
+	n.store, err = engines.Open(major, filepath.Join(dir, "chunks"))
 	if err != nil {
 		return nil, fmt.Errorf("open chunk store: %w", err)
 	}
+	n.Chunks = lifecycle.New(n.store, log.With("node", string(id), "component", "chunks"))
 	if err := engines.LockFormat(dir, major, minor); err != nil {
 		return nil, err
 	}
@@ -220,8 +225,8 @@ func (n *Node) closeStores() error {
 	if n.Meta != nil {
 		errs = append(errs, n.Meta.Close())
 	}
-	if n.Chunks != nil {
-		errs = append(errs, n.Chunks.Close())
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -227,20 +227,11 @@ func (c *clusterView) IntegrityCheck(ctx context.Context) (api.IntegrityReport, 
 	}
 	for _, id := range r.Corrupt {
 		cc := api.CorruptChunk{ChunkID: id.String(), Error: "content does not match its id"}
-		if blob, ferr := n.Cluster.FetchChunk(ctx, id); ferr == nil {
-			derr := n.Chunks.Delete(ctx, id)
-			if derr == nil {
-				derr = n.Chunks.Put(ctx, id, blob)
-			}
-			if derr == nil {
-				rep.Repaired++
-				cc.Error += "; repaired from a peer"
-				n.log.Info("corrupt chunk repaired from a peer", "chunk", id)
-			} else {
-				cc.Error += "; repair failed: " + derr.Error()
-			}
-		} else if !errors.Is(ferr, context.Canceled) {
-			cc.Error += "; no good copy: " + ferr.Error()
+		if err := n.FS.RepairChunk(ctx, id); err == nil {
+			rep.Repaired++
+			cc.Error += "; repaired from a peer"
+		} else if !errors.Is(err, context.Canceled) {
+			cc.Error += "; no good copy: " + err.Error()
 		}
 		rep.Corrupt = append(rep.Corrupt, cc)
 	}

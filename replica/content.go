@@ -9,18 +9,27 @@ import (
 	"sync"
 
 	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/chunk/lifecycle"
 	"github.com/clusterf/clusterf/crdt"
 )
 
 // openFile is the shared, refcounted state of one open inode: the committed
 // version it derives from and the write-back staging file. Its mutex
-// serializes every content operation on the inode.
+// serializes every content operation on the inode; commits are serialized
+// by commitMu, taken before mu, and release mu while chunks travel to
+// other holders (commit.go).
 type openFile struct {
 	fs   *FS
 	id   crdt.InodeID
 	refs int // guarded by fs.mu
 
-	mu      sync.Mutex
+	commitMu sync.Mutex
+	mu       sync.Mutex
+	// pin keeps the chunks of base on this node's pin list (and so, through
+	// the cluster layer, out of every member's garbage collection) while
+	// the file is open: a later commit reuses its unchanged chunks, and an
+	// unlinked open file still reads them.
+	pin     *lifecycle.Pin
 	base    crdt.Content // committed content the staging derives from
 	baseVer crdt.OpID
 	// baseValid bounds what of base still shows: after a truncate below it,
@@ -34,6 +43,10 @@ type openFile struct {
 	size    int64
 	changed bool  // differs from base: commit needed
 	mtime   int64 // pending mtime (unix ns) to commit; 0: none
+	// gen counts writes and truncates; truncSince is the lowest size a
+	// truncate set since the running commit took its snapshot (commit.go).
+	gen        uint64
+	truncSince int64
 
 	cacheID   crdt.ChunkID // one decoded chunk, for sequential reads
 	cacheData []byte
@@ -67,6 +80,7 @@ func (f *FS) Open(ctx context.Context, ref crdt.Ref, flags int) (*Handle, error)
 			return nil, fmt.Errorf("open conflict copy: %w", err)
 		}
 		of := &openFile{fs: f, id: ref.Inode, base: c, baseVer: ref.Version, size: c.Size, baseValid: c.Size, fixed: true}
+		of.pin = f.chunks.Pin(chunkIDs(c)...)
 		return &Handle{fs: f, of: of, ref: ref}, nil
 	}
 	of, err := f.acquire(ref.Inode)
@@ -111,6 +125,7 @@ func (f *FS) acquire(id crdt.InodeID) (*openFile, error) {
 	of := f.open[id]
 	if of == nil {
 		of = &openFile{fs: f, id: id, base: ino.Content, baseVer: ino.Version, size: ino.Content.Size, baseValid: ino.Content.Size}
+		of.pin = f.chunks.Pin(chunkIDs(ino.Content)...)
 		f.open[id] = of
 	}
 	of.refs++
@@ -130,10 +145,10 @@ func (f *FS) releaseOpen(of *openFile) error {
 	if !last {
 		return nil
 	}
+	err := of.flush(context.Background())
 	of.mu.Lock()
-	defer of.mu.Unlock()
-	err := of.commit(context.Background())
 	of.discardStaging()
+	of.mu.Unlock()
 	return err
 }
 
@@ -184,10 +199,10 @@ func (f *FS) truncate(ctx context.Context, id crdt.InodeID, size int64) error {
 	}
 	of.mu.Lock()
 	err = of.truncate(size)
-	if err == nil {
-		err = of.commit(ctx)
-	}
 	of.mu.Unlock()
+	if err == nil {
+		err = of.flush(ctx)
+	}
 	if rerr := f.releaseOpen(of); err == nil {
 		err = rerr
 	}
@@ -271,9 +286,7 @@ func (h *Handle) Flush(ctx context.Context) error {
 	if h.of.fixed {
 		return nil
 	}
-	h.of.mu.Lock()
-	defer h.of.mu.Unlock()
-	return h.of.commit(ctx)
+	return h.of.flush(ctx)
 }
 
 // Fsync is Flush (metadata commits are durable when they return).
@@ -290,6 +303,7 @@ func (h *Handle) Release() error {
 	h.closed = true
 	h.mu.Unlock()
 	if h.of.fixed {
+		h.of.pin.Release()
 		return nil
 	}
 	return h.fs.releaseOpen(h.of)
@@ -306,6 +320,7 @@ func (of *openFile) refresh() {
 	_ = of.fs.meta.View(func(v *crdt.View) error {
 		if ino, err := v.Inode(of.id); err == nil && ino.Version != of.baseVer {
 			of.base, of.baseVer, of.size, of.baseValid = ino.Content, ino.Version, ino.Content.Size, ino.Content.Size
+			of.pin.Replace(chunkIDs(ino.Content)...)
 		}
 		return nil
 	})
@@ -398,53 +413,6 @@ func (of *openFile) loadChunk(ctx context.Context, id crdt.ChunkID) ([]byte, err
 	return data, nil
 }
 
-// loadChunk reads one chunk from the store and verifies its hash. A
-// mismatch is logged as corruption and never returned as data.
-func (f *FS) loadChunk(ctx context.Context, id crdt.ChunkID, inode crdt.InodeID) ([]byte, error) {
-	cid := chunk.ID(id)
-	blob, err := f.chunks.Get(ctx, cid)
-	if err == nil {
-		if u, ok := f.fetcher.(chunkUser); ok {
-			u.ChunkUsed(cid)
-		}
-		data, derr := chunk.Decode(cid, blob)
-		if derr == nil {
-			return data, nil
-		}
-		f.log.Error("corrupt chunk: hash mismatch, refusing to return its bytes", "chunk", id, "inode", inode, "err", derr)
-		if f.fetcher == nil {
-			return nil, fmt.Errorf("load chunk %s: %w", id, derr)
-		}
-		// Fail over to another holder and replace the bad local copy.
-		err = derr
-	} else if !errors.Is(err, chunk.ErrNotFound) || f.fetcher == nil {
-		if errors.Is(err, chunk.ErrNotFound) {
-			f.log.Error("chunk missing", "chunk", id, "inode", inode)
-		}
-		return nil, fmt.Errorf("load chunk %s: %w", id, err)
-	}
-	good, ferr := f.fetcher.FetchChunk(ctx, cid)
-	if ferr != nil {
-		f.log.Error("no good copy of chunk on any peer", "chunk", id, "inode", inode, "err", ferr)
-		return nil, fmt.Errorf("load chunk %s: %w (peers: %v)", id, err, ferr)
-	}
-	data, derr := chunk.Decode(cid, good)
-	if derr != nil { // fetchers verify, but never trust
-		return nil, fmt.Errorf("load chunk %s: %w", id, derr)
-	}
-	if errors.Is(err, chunk.ErrCorrupt) {
-		if rerr := f.chunks.Delete(ctx, cid); rerr != nil {
-			f.log.Warn("cannot remove corrupt chunk", "chunk", id, "err", rerr)
-		} else {
-			f.log.Info("corrupt chunk replaced by a verified copy from a peer", "chunk", id)
-		}
-	}
-	if perr := f.chunks.Put(ctx, cid, good); perr != nil {
-		f.log.Warn("cannot keep fetched chunk", "chunk", id, "err", perr)
-	}
-	return data, nil
-}
-
 // ensureStaging creates the staging file on first write.
 func (of *openFile) ensureStaging() error {
 	if of.staging != nil {
@@ -508,6 +476,7 @@ func (of *openFile) write(p []byte, off int64) error {
 	}
 	of.size = max(of.size, end)
 	of.changed = true
+	of.gen++
 	of.mtime = of.fs.now().UnixNano()
 	return nil
 }
@@ -530,6 +499,7 @@ func (of *openFile) truncate(size int64) error {
 			return fmt.Errorf("truncate staging: %w", err)
 		}
 		of.baseValid = min(of.baseValid, size)
+		of.truncSince = min(of.truncSince, size)
 		keep := (size + cs - 1) / cs
 		for idx := range of.dirty {
 			if idx >= keep {
@@ -539,115 +509,9 @@ func (of *openFile) truncate(size int64) error {
 	}
 	of.size = size
 	of.changed = true
+	of.gen++
 	of.mtime = of.fs.now().UnixNano()
 	return nil
-}
-
-// commit turns the staged state into a new durable content version.
-func (of *openFile) commit(ctx context.Context) error {
-	if !of.changed {
-		return nil
-	}
-	f := of.fs
-	c := crdt.Content{Size: of.size}
-	if of.size <= int64(f.inlineMax) {
-		if of.size > 0 {
-			c.Inline = make([]byte, of.size)
-			if err := of.read(ctx, c.Inline, 0); err != nil {
-				return err
-			}
-		}
-	} else {
-		cs := of.cs()
-		c.ChunkSize = uint32(cs)
-		c.Chunks = make([]crdt.ChunkID, (of.size+cs-1)/cs)
-		reuse := len(of.base.Chunks) > 0 && int64(of.base.ChunkSize) == cs
-		var buf []byte
-		var fresh []chunk.ID
-		for idx := range c.Chunks {
-			i := int64(idx)
-			if !of.dirty[i] && reuse && idx < len(of.base.Chunks) && i*cs < of.baseValid { // unchanged base chunk
-				c.Chunks[idx] = of.base.Chunks[idx]
-				continue
-			}
-			start := i * cs
-			end := min(start+cs, of.size)
-			if cap(buf) < int(end-start) {
-				buf = make([]byte, cs)
-			}
-			data := buf[:end-start]
-			if err := of.read(ctx, data, start); err != nil {
-				return err
-			}
-			id, err := f.storeChunk(ctx, data)
-			if err != nil {
-				return err
-			}
-			c.Chunks[idx] = id
-			if !id.IsZero() {
-				fresh = append(fresh, chunk.ID(id))
-			}
-		}
-		if f.repl != nil && len(fresh) > 0 {
-			if err := f.repl.Replicate(ctx, fresh); err != nil {
-				return fmt.Errorf("commit content: %w", err)
-			}
-		}
-	}
-	now := of.fs.now().UnixNano()
-	mtime := of.mtime
-	var ver crdt.OpID
-	_, err := f.update(func(tx *crdt.Tx) error {
-		var err error
-		ver, err = tx.WriteContent(of.id, of.baseVer, c)
-		if err != nil {
-			return err
-		}
-		op := crdt.AttrOp{Inode: of.id, Set: crdt.AttrCtime, Ctime: now}
-		if mtime != 0 {
-			op.Set |= crdt.AttrMtime
-			op.Mtime = mtime
-		}
-		return tx.SetAttr(op)
-	})
-	if err != nil {
-		return fmt.Errorf("commit content: %w", err)
-	}
-	of.base, of.baseVer, of.baseValid, of.changed, of.mtime = c, ver, c.Size, false, 0
-	if of.staging != nil {
-		clear(of.dirty)
-		if err := of.staging.Truncate(0); err != nil {
-			return fmt.Errorf("reset staging: %w", err)
-		}
-	}
-	return nil
-}
-
-// storeChunk stores data as a chunk (a hole if all zero) and returns its id.
-func (f *FS) storeChunk(ctx context.Context, data []byte) (crdt.ChunkID, error) {
-	if allZero(data) {
-		return crdt.ChunkID{}, nil
-	}
-	id := chunk.Sum(data)
-	has, err := f.chunks.Has(ctx, id)
-	if err != nil {
-		return crdt.ChunkID{}, fmt.Errorf("store chunk %s: %w", id, err)
-	}
-	if !has {
-		if err := f.chunks.Put(ctx, id, chunk.Encode(data)); err != nil {
-			return crdt.ChunkID{}, fmt.Errorf("store chunk %s: %w", id, err)
-		}
-	}
-	return crdt.ChunkID(id), nil
-}
-
-func allZero(p []byte) bool {
-	for _, b := range p {
-		if b != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (of *openFile) discardStaging() {
@@ -657,4 +521,16 @@ func (of *openFile) discardStaging() {
 	}
 	of.dirty = nil
 	of.cacheData = nil
+	of.pin.Release()
+}
+
+// chunkIDs lists the stored chunks of c (holes skipped).
+func chunkIDs(c crdt.Content) []chunk.ID {
+	ids := make([]chunk.ID, 0, len(c.Chunks))
+	for _, id := range c.Chunks {
+		if !id.IsZero() {
+			ids = append(ids, chunk.ID(id))
+		}
+	}
+	return ids
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/chunk/lifecycle"
 	"github.com/clusterf/clusterf/crdt"
 )
 
@@ -34,8 +35,10 @@ var (
 
 // Config builds an FS.
 type Config struct {
-	Meta       *crdt.Replica
-	Chunks     chunk.Store
+	Meta *crdt.Replica
+	// Chunks is the node's chunk keeper: every chunk store, pin and delete
+	// goes through it (chunk/lifecycle).
+	Chunks     *lifecycle.Keeper
 	StagingDir string // write-back staging files; emptied at New
 	// StatfsDir is the directory whose filesystem Statfs reports (the data dir).
 	StatfsDir string
@@ -77,7 +80,7 @@ type chunkUser interface{ ChunkUsed(id chunk.ID) }
 // FS is the filesystem core. See the package doc.
 type FS struct {
 	meta      *crdt.Replica
-	chunks    chunk.Store
+	chunks    *lifecycle.Keeper
 	fetcher   ChunkFetcher
 	repl      Replicator
 	onCommit  func()
@@ -160,8 +163,8 @@ func (f *FS) update(fn func(tx *crdt.Tx) error) ([]crdt.Op, error) {
 // Meta returns the metadata replica (for the cluster layer and inspectors).
 func (f *FS) Meta() *crdt.Replica { return f.meta }
 
-// Chunks returns the chunk store.
-func (f *FS) Chunks() chunk.Store { return f.chunks }
+// Chunks returns the chunk keeper.
+func (f *FS) Chunks() *lifecycle.Keeper { return f.chunks }
 
 // ChunkSize returns the chunk size used for new content.
 func (f *FS) ChunkSize() int { return f.chunkSize }

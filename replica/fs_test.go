@@ -186,24 +186,20 @@ func TestOpenTruncAndUnlinkedOpenFile(t *testing.T) {
 }
 
 func TestCorruptChunkIsAnError(t *testing.T) {
-	f := TestFS(t, 4096)
+	env := NewTestEnv(t, 4096)
+	f := env.FS
 	a, h := mustCreate(t, f, crdt.RootID, "c")
 	data := bytes.Repeat([]byte("0123456789"), 1000)
 	h.WriteAt(ctx, data, 0)
 	h.Release()
-	// Replace every stored chunk with garbage.
+	// Flip a byte of every stored chunk.
 	var ids []chunk.ID
 	f.Chunks().List(ctx, func(id chunk.ID) error { ids = append(ids, id); return nil })
 	if len(ids) == 0 {
 		t.Fatal("no chunks stored")
 	}
 	for _, id := range ids {
-		if err := f.Chunks().Delete(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Chunks().Put(ctx, id, chunk.Encode([]byte("garbage"))); err != nil {
-			t.Fatal(err)
-		}
+		env.CorruptChunk(t, id)
 	}
 	h2, err := f.Open(ctx, a.Ref, os.O_RDONLY)
 	if err != nil {

@@ -87,7 +87,7 @@ func onHolders(c *Cluster, rf int) func() string {
 		missing := 0
 		for _, id := range ids {
 			for _, h := range placement.Holders(placement.Partition(id, 1024), members, rf) {
-				if ok, _ := byID[h].Chunks.Has(context.Background(), id); !ok {
+				if ok, _ := byID[h].Chunks.Present(context.Background(), id, nil); !ok {
 					missing++
 				}
 			}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/chunk/lifecycle"
 	"github.com/clusterf/clusterf/chunk/rawfile"
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/replica"
@@ -180,7 +181,7 @@ func failingFS(t *testing.T) (*replica.FS, *failingStore) {
 		t.Fatal(err)
 	}
 	store := &failingStore{Store: raw}
-	fsys, err := replica.New(replica.Config{Meta: meta, Chunks: store, StagingDir: filepath.Join(dir, "staging"), ChunkSize: 64 << 10})
+	fsys, err := replica.New(replica.Config{Meta: meta, Chunks: lifecycle.New(store, nil), StagingDir: filepath.Join(dir, "staging"), ChunkSize: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,390 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/clusterf/clusterf/chunk"
+)
+
+// Keeper guards a chunk.Store (see the package doc). Safe for concurrent use.
+type Keeper struct {
+	store chunk.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex // guards everything below; held across Collect's deletes
+	epoch   uint64
+	pins    map[chunk.ID]int
+	touched map[chunk.ID]uint64 // last epoch id was pinned, unpinned or stored
+	pinGen  uint64              // epoch of the last change of the pinned set
+
+	vmu      sync.Mutex // leaf lock
+	verified map[chunk.ID]struct{}
+}
+
+// New returns a Keeper over store. It takes ownership of nothing: the
+// caller still closes store.
+func New(store chunk.Store, log *slog.Logger) *Keeper {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Keeper{
+		store:    store,
+		log:      log,
+		pins:     map[chunk.ID]int{},
+		touched:  map[chunk.ID]uint64{},
+		verified: map[chunk.ID]struct{}{},
+	}
+}
+
+// touchLocked records that id changed state now.
+func (k *Keeper) touchLocked(id chunk.ID) {
+	k.epoch++
+	k.touched[id] = k.epoch
+}
+
+// Epoch returns the current epoch. A garbage collector reads it before it
+// decides which chunks are unreferenced and passes it to Collect.
+func (k *Keeper) Epoch() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.epoch
+}
+
+// Forget drops the bookkeeping of ids touched before epoch: no Collect
+// with an older epoch may follow. It keeps the memory bounded.
+func (k *Keeper) Forget(before uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for id, e := range k.touched {
+		if e < before && k.pins[id] == 0 {
+			delete(k.touched, id)
+		}
+	}
+}
+
+// Pin is a set of pinned chunks owned by one user (an open file, a commit).
+// The zero Pin pins nothing. Not safe for concurrent use.
+type Pin struct {
+	k   *Keeper
+	ids []chunk.ID
+}
+
+// Pin pins ids (holes and duplicates are fine) until the returned Pin is
+// released or replaced.
+func (k *Keeper) Pin(ids ...chunk.ID) *Pin {
+	p := &Pin{k: k}
+	p.Add(ids...)
+	return p
+}
+
+// Add pins more ids under p.
+func (p *Pin) Add(ids ...chunk.ID) {
+	if p == nil || p.k == nil || len(ids) == 0 {
+		return
+	}
+	k := p.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, id := range ids {
+		if id == (chunk.ID{}) {
+			continue
+		}
+		if k.pins[id] == 0 {
+			k.pinGen = k.epoch + 1
+		}
+		k.pins[id]++
+		k.touchLocked(id)
+		p.ids = append(p.ids, id)
+	}
+}
+
+// Release unpins everything p pins. Releasing twice is harmless.
+func (p *Pin) Release() {
+	if p == nil || p.k == nil || len(p.ids) == 0 {
+		return
+	}
+	k := p.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, id := range p.ids {
+		k.pins[id]--
+		if k.pins[id] <= 0 {
+			delete(k.pins, id)
+			k.pinGen = k.epoch + 1
+		}
+		k.touchLocked(id)
+	}
+	p.ids = nil
+}
+
+// Replace pins ids and then releases what p pinned before, so a chunk in
+// both sets is never unpinned in between.
+func (p *Pin) Replace(ids ...chunk.ID) {
+	if p == nil || p.k == nil {
+		return
+	}
+	old := p.ids
+	p.ids = nil
+	p.Add(ids...)
+	(&Pin{k: p.k, ids: old}).Release()
+}
+
+// Pinned reports whether id is pinned on this node.
+func (k *Keeper) Pinned(id chunk.ID) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.pins[id] > 0
+}
+
+// Pins returns the generation of the pinned set (it changes whenever a
+// chunk becomes pinned or unpinned) and, unless the caller already has
+// that generation (known), the set itself.
+func (k *Keeper) Pins(known uint64) (gen uint64, ids []chunk.ID) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.pinGen == known {
+		return k.pinGen, nil
+	}
+	ids = make([]chunk.ID, 0, len(k.pins))
+	for id := range k.pins {
+		ids = append(ids, id)
+	}
+	return k.pinGen, ids
+}
+
+// ---- reads ----
+
+// Get returns the stored blob of id, unverified (pass it through
+// chunk.Decode); a copy that fails to decode should be reported with
+// DropCorrupt or Replace.
+func (k *Keeper) Get(ctx context.Context, id chunk.ID) ([]byte, error) {
+	return k.store.Get(ctx, id)
+}
+
+// List calls fn for every stored id (chunk.Store.List).
+func (k *Keeper) List(ctx context.Context, fn func(chunk.ID) error) error {
+	return k.store.List(ctx, fn)
+}
+
+// Usage reports what the store holds.
+func (k *Keeper) Usage(ctx context.Context) (chunk.Usage, error) { return k.store.Usage(ctx) }
+
+// Verify reads the stored copy of id and checks it. It returns the
+// decoded bytes, or (nil, nil) when no copy is stored, or an error. A
+// corrupt copy is forgotten as verified and reported as absent (so the
+// caller writes or fetches a good one); it is not deleted here.
+func (k *Keeper) Verify(ctx context.Context, id chunk.ID) ([]byte, error) {
+	blob, err := k.store.Get(ctx, id)
+	if errors.Is(err, chunk.ErrNotFound) {
+		k.unverify(id)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	data, err := chunk.Decode(id, blob)
+	if err != nil {
+		k.unverify(id)
+		k.log.Error("corrupt chunk: stored bytes do not match its id; not trusting this copy", "chunk", id, "err", err)
+		return nil, nil
+	}
+	k.markVerified(id)
+	return data, nil
+}
+
+// Present reports whether a good copy of id is stored. A copy verified
+// since this process started counts without reading it again; others are
+// read and checked, as long as *budget (bytes, nil: no limit) allows;
+// beyond it they count as absent, which is always the safe answer.
+func (k *Keeper) Present(ctx context.Context, id chunk.ID, budget *int64) (bool, error) {
+	k.vmu.Lock()
+	_, ok := k.verified[id]
+	k.vmu.Unlock()
+	if ok {
+		has, err := k.store.Has(ctx, id)
+		if err != nil || !has {
+			if !has {
+				k.unverify(id)
+			}
+			return false, err
+		}
+		return true, nil
+	}
+	if budget != nil && *budget <= 0 {
+		return false, nil
+	}
+	blob, err := k.store.Get(ctx, id)
+	if errors.Is(err, chunk.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if budget != nil {
+		*budget -= int64(len(blob))
+	}
+	if _, err := chunk.Decode(id, blob); err != nil {
+		k.log.Error("corrupt chunk: stored bytes do not match its id; not counting this copy", "chunk", id, "err", err)
+		return false, nil
+	}
+	k.markVerified(id)
+	return true, nil
+}
+
+func (k *Keeper) markVerified(id chunk.ID) {
+	k.vmu.Lock()
+	k.verified[id] = struct{}{}
+	k.vmu.Unlock()
+}
+
+func (k *Keeper) unverify(id chunk.ID) {
+	k.vmu.Lock()
+	delete(k.verified, id)
+	k.vmu.Unlock()
+}
+
+// ---- writes ----
+
+// Put stores blob, which the caller has checked against id (chunk.Decode,
+// or it encoded the bytes itself). If a copy is already stored it is
+// verified, and replaced when it is corrupt; so after Put returns nil a
+// good copy is stored. Storing touches id: a collection that decided
+// before leaves it alone.
+func (k *Keeper) Put(ctx context.Context, id chunk.ID, blob []byte) error {
+	k.mu.Lock()
+	k.touchLocked(id)
+	k.mu.Unlock()
+	if data, err := k.Verify(ctx, id); err != nil {
+		return fmt.Errorf("check stored chunk %s: %w", id, err)
+	} else if data != nil {
+		return nil
+	}
+	return k.replace(ctx, id, blob)
+}
+
+// Replace puts the good blob of id in place of a corrupt or missing copy
+// (Put under another name: a good copy already stored is kept).
+func (k *Keeper) Replace(ctx context.Context, id chunk.ID, blob []byte) error {
+	return k.Put(ctx, id, blob)
+}
+
+// replace deletes a corrupt copy (if one is stored) and puts blob.
+func (k *Keeper) replace(ctx context.Context, id chunk.ID, blob []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.dropCorruptLocked(ctx, id); err != nil {
+		return err
+	}
+	if err := k.store.Put(ctx, id, blob); err != nil {
+		return fmt.Errorf("store chunk %s: %w", id, err)
+	}
+	k.touchLocked(id)
+	k.markVerified(id)
+	return nil
+}
+
+// DropCorrupt deletes the stored copy of id if, read again now, it does
+// not match its id. It reports whether it deleted one.
+func (k *Keeper) DropCorrupt(ctx context.Context, id chunk.ID) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	had, _ := k.store.Has(ctx, id)
+	if err := k.dropCorruptLocked(ctx, id); err != nil {
+		return false, err
+	}
+	has, _ := k.store.Has(ctx, id)
+	return had && !has, nil
+}
+
+func (k *Keeper) dropCorruptLocked(ctx context.Context, id chunk.ID) error {
+	blob, err := k.store.Get(ctx, id)
+	if errors.Is(err, chunk.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read chunk %s: %w", id, err)
+	}
+	if _, derr := chunk.Decode(id, blob); derr == nil {
+		return nil // good after all: never delete good bytes
+	}
+	k.unverify(id)
+	if err := k.store.Delete(ctx, id); err != nil {
+		return fmt.Errorf("remove corrupt chunk %s: %w", id, err)
+	}
+	k.touchLocked(id)
+	k.log.Info("corrupt chunk copy removed", "chunk", id)
+	return nil
+}
+
+// ---- deletes ----
+
+// CollectResult is what Collect did.
+type CollectResult struct {
+	Deleted []chunk.ID // gone
+	Busy    []chunk.ID // pinned, or pinned/unpinned/stored since the epoch: ask again later
+	Bytes   int64      // stored bytes freed (blob sizes)
+}
+
+// Collect deletes the ids that are garbage: the caller found them
+// unreferenced (and every other condition of docs/reliability.md met) in
+// a decision that began at epoch since. An id that is pinned, or was
+// pinned, unpinned or stored after since, is kept and returned as Busy.
+func (k *Keeper) Collect(ctx context.Context, ids []chunk.ID, since uint64) (CollectResult, error) {
+	var res CollectResult
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if k.pins[id] > 0 || k.touched[id] > since {
+			res.Busy = append(res.Busy, id)
+			continue
+		}
+		n, err := k.deleteLocked(ctx, id)
+		if err != nil {
+			return res, err
+		}
+		res.Deleted = append(res.Deleted, id)
+		res.Bytes += n
+	}
+	return res, nil
+}
+
+// Drop deletes copies this node need not keep (other holders confirmed
+// them); pinned ids are kept. It returns the ids deleted and their bytes.
+func (k *Keeper) Drop(ctx context.Context, ids []chunk.ID) ([]chunk.ID, int64, error) {
+	var done []chunk.ID
+	var bytes int64
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, id := range ids {
+		if k.pins[id] > 0 {
+			continue
+		}
+		n, err := k.deleteLocked(ctx, id)
+		if err != nil {
+			return done, bytes, err
+		}
+		done = append(done, id)
+		bytes += n
+	}
+	return done, bytes, nil
+}
+
+func (k *Keeper) deleteLocked(ctx context.Context, id chunk.ID) (int64, error) {
+	// Every store and delete goes through k.mu, so the usage difference
+	// is this delete's (and costs no read of the chunk).
+	before, _ := k.store.Usage(ctx)
+	if err := k.store.Delete(ctx, id); err != nil {
+		return 0, fmt.Errorf("delete chunk %s: %w", id, err)
+	}
+	after, _ := k.store.Usage(ctx)
+	k.unverify(id)
+	k.touchLocked(id)
+	return max(before.Bytes-after.Bytes, 0), nil
+}

@@ -1,0 +1,210 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/crdt"
+	"github.com/clusterf/clusterf/placement"
+)
+
+var (
+	errForgetSelf = errors.New("a node cannot forget itself")
+	errForgetUp   = errors.New("the member is up: stop it first")
+)
+
+// ErrForgetUp is returned (wrapped) by Forget for a member that is up.
+var ErrForgetUp = errForgetUp
+
+// RepairStats describe one repair round.
+type RepairStats struct {
+	Fetched, Dropped, Collected int
+	CollectedBytes              int64 // stored bytes freed by garbage collection
+	DroppedBytes                int64 // stored bytes freed by dropping extra copies
+	Errors                      int
+	// WaitingFor names a member that holds back garbage collection or
+	// compaction (no fresh complete report from it), if any.
+	WaitingFor crdt.NodeID
+	Compacted  crdt.CompactStats
+	Duration   time.Duration
+}
+
+// repairLoop runs RepairOnce every partition sync interval (re-read each
+// round, so a change applies at once) and when kicked.
+func (c *Cluster) repairLoop(ctx context.Context) {
+	for {
+		wait := c.SyncInterval()
+		if c.cfg.RepairInterval > 0 {
+			wait = c.cfg.RepairInterval
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		case <-c.repairKick:
+		}
+		st := c.RepairOnce(ctx)
+		if st.Fetched+st.Dropped+st.Collected+st.Errors > 0 {
+			c.log.Info("repair round", "fetched", st.Fetched, "dropped", st.Dropped,
+				"collected", st.Collected, "collected_bytes", st.CollectedBytes, "errors", st.Errors, "took", st.Duration)
+		}
+	}
+}
+
+// KickRepair asks for a repair round soon (after membership or RF changes).
+func (c *Cluster) KickRepair() {
+	select {
+	case c.repairKick <- struct{}{}:
+	default:
+	}
+}
+
+// LastRepair returns the stats of the latest repair round.
+func (c *Cluster) LastRepair() RepairStats {
+	c.lastMu.Lock()
+	defer c.lastMu.Unlock()
+	return c.last
+}
+
+// RepairOnce brings this node's partitions to what placement says: pull
+// referenced chunks it should hold but lacks (or holds corrupt); drop
+// copies of partitions it does not hold once all current holders confirm
+// them; collect garbage under the rule of gc.go; compact metadata.
+func (c *Cluster) RepairOnce(ctx context.Context) RepairStats {
+	c.repairMu.Lock()
+	defer c.repairMu.Unlock()
+	start := time.Now()
+	var st RepairStats
+	c.forgetStale(start)
+	round := c.beginGCRound() // before the metadata is read
+	pl := c.Placement()
+	refs := c.referenced(pl.Partitions)
+	self := string(c.cfg.Self)
+	referenced := map[chunk.ID]bool{}
+	for _, ids := range refs {
+		for _, id := range ids {
+			referenced[id] = true
+		}
+	}
+	if !c.cfg.NoStore {
+		c.pullMissing(ctx, pl, refs, &st)
+	}
+	if ctx.Err() != nil {
+		return st
+	}
+	var excess, garbage []chunk.ID
+	err := c.cfg.Chunks.List(ctx, func(id chunk.ID) error {
+		switch {
+		case !referenced[id]:
+			garbage = append(garbage, id)
+		case c.cfg.NoStore || !slices.Contains(pl.Holders(id), self):
+			excess = append(excess, id)
+		}
+		return nil
+	})
+	if err != nil {
+		st.Errors++
+	}
+	c.forgetReferenced(garbage)
+	c.collectGarbage(ctx, round, garbage, &st)
+	if len(excess) > 0 && len(pl.Members) > 0 {
+		n, bytes := c.dropConfirmed(ctx, pl, excess)
+		st.Dropped += n
+		st.DroppedBytes += bytes
+	}
+	c.compact(&st)
+	st.Duration = time.Since(start)
+	c.lastMu.Lock()
+	c.last = st
+	c.lastMu.Unlock()
+	return st
+}
+
+// forgetReferenced drops from the unreferenced table every chunk that is
+// not garbage this round (referenced again, or no longer stored).
+func (c *Cluster) forgetReferenced(garbage []chunk.ID) {
+	now := make(map[chunk.ID]bool, len(garbage))
+	for _, id := range garbage {
+		now[id] = true
+	}
+	for id := range c.gc.unref {
+		if !now[id] {
+			delete(c.gc.unref, id)
+		}
+	}
+}
+
+// pullMissing fetches the referenced chunks of our partitions that we lack
+// or hold corrupt.
+func (c *Cluster) pullMissing(ctx context.Context, pl Placement, refs map[int][]chunk.ID, st *RepairStats) {
+	self := string(c.cfg.Self)
+	for p, ids := range refs {
+		if ctx.Err() != nil {
+			return
+		}
+		holders := placement.Holders(p, pl.Members, pl.RF)
+		if !slices.Contains(holders, self) {
+			continue
+		}
+		for _, id := range ids {
+			ok, err := c.cfg.Chunks.Present(ctx, id, nil)
+			if err != nil || ok {
+				continue
+			}
+			blob, err := c.fetchFrom(ctx, holders, id)
+			if err == nil {
+				err = c.cfg.Chunks.Put(ctx, id, blob)
+			}
+			if err != nil {
+				st.Errors++
+				c.log.Debug("repair fetch failed", "chunk", id, "err", err)
+				continue
+			}
+			st.Fetched++
+		}
+	}
+}
+
+// dropConfirmed deletes local copies that every current holder confirmed
+// (and, with fewer storage members than RF, every member). A client keeps
+// its copies as a read cache within its cache size. Pinned copies stay.
+func (c *Cluster) dropConfirmed(ctx context.Context, pl Placement, ids []chunk.ID) (int, int64) {
+	byHolder := map[string][]chunk.ID{}
+	for _, id := range ids {
+		for _, h := range pl.Holders(id) {
+			byHolder[h] = append(byHolder[h], id)
+		}
+	}
+	confirmed := map[chunk.ID]int{}
+	for h, hids := range byHolder {
+		if h == string(c.cfg.Self) {
+			continue
+		}
+		have, err := c.peerHas(ctx, h, hids)
+		if err != nil {
+			continue
+		}
+		for i, ok := range have {
+			if ok {
+				confirmed[hids[i]]++
+			}
+		}
+	}
+	var drop []chunk.ID
+	for _, id := range ids {
+		if confirmed[id] >= len(pl.Holders(id)) && len(pl.Holders(id)) > 0 {
+			drop = append(drop, id)
+		}
+	}
+	if c.cfg.NoStore {
+		drop = c.cache.evictable(drop, c.cfg.CacheSize, c.cfg.Chunks, ctx)
+	}
+	done, bytes, err := c.cfg.Chunks.Drop(ctx, drop)
+	if err != nil {
+		c.log.Warn("dropping extra copies failed", "err", err)
+	}
+	return len(done), bytes
+}
