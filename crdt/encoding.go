@@ -371,7 +371,7 @@ func restoreState(snap *Snapshot) (*state, error) {
 		}
 	}
 	for _, a := range rec.Attrs {
-		if a.ID.IsZero() || a.ID == TrashID || (a.Kind != 0 && !validKind(a.Kind)) {
+		if a.ID.IsZero() || a.ID == TrashID || (a.Kind != 0 && !validKind(a.Kind)) || (a.ID == RootID && a.Kind != KindDir) {
 			return nil, errors.New("bad attr record")
 		}
 		if _, dup := s.attrs[a.ID]; dup && a.ID != RootID {

@@ -16,6 +16,8 @@ var (
 	ErrNameTooLong  = errors.New("file name too long")               // ENAMETOOLONG (> MaxNameLen bytes)
 	ErrNeedSnapshot = errors.New("peer is behind the compacted log") // delta sync impossible: send a snapshot
 	ErrMalformed    = errors.New("malformed encoding")               // decoders
+	ErrForged       = errors.New("forged or corrupt replica data")   // contradicts ops we hold (InstallSnapshot)
+	ErrFuture       = errors.New("timestamp from the future")        // beyond MaxClockSkew: retry later (InstallSnapshot)
 )
 
 // MaxNameLen is the longest dentry name in bytes (as Linux NAME_MAX).

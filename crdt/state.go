@@ -132,7 +132,13 @@ func (s *state) applyAttr(ts Timestamp, op *AttrOp) {
 		a.Created = ts
 	}
 	for i := 0; i < nAttr; i++ {
-		if op.Set&(1<<i) == 0 || ts.Compare(a.TS[i]) <= 0 {
+		win := ts.Compare(a.TS[i]) > 0 // last writer wins
+		if AttrMask(1<<i) == AttrKind {
+			// The kind never changes: the first writer by timestamp wins,
+			// so a crafted later op cannot turn a directory into a file.
+			win = a.TS[i].IsZero() || ts.Compare(a.TS[i]) < 0
+		}
+		if op.Set&(1<<i) == 0 || !win {
 			continue
 		}
 		a.TS[i] = ts

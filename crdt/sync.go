@@ -145,7 +145,11 @@ func (r *Replica) Snapshot() (*Snapshot, error) {
 // InstallSnapshot merges a peer's snapshot: the result is as if every op the
 // snapshot covers had been applied here. Local ops the snapshot lacks are
 // kept and re-applied. It fails (changing nothing) if some of those were
-// compacted away here, or if the snapshot is malformed.
+// compacted away here, if the snapshot is malformed, or (ErrForged) if it
+// contradicts ops we hold: it claims ops of our own origin we never issued,
+// or an op it retains differs from ours under the same id; or (ErrFuture,
+// retry later) if it holds another origin's timestamp more than
+// MaxClockSkew ahead of the local clock.
 func (r *Replica) InstallSnapshot(snap *Snapshot) error {
 	ns, err := restore(snap)
 	if err != nil {
@@ -160,6 +164,10 @@ func (r *Replica) InstallSnapshot(snap *Snapshot) error {
 	if c := s.vv.Compare(ns.vv); c == Equal || c == Greater {
 		r.mu.Unlock()
 		return nil
+	}
+	if err := r.checkSnapshotLocked(ns); err != nil {
+		r.mu.Unlock()
+		return err
 	}
 	var extra []Op
 	for _, o := range s.vv.Nodes() {

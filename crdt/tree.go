@@ -21,7 +21,7 @@ type moveEntry struct {
 	TS      Timestamp
 	ID      OpID
 	M       *MoveOp
-	Applied bool   // false: skipped (would have made a cycle)
+	Applied bool   // false: skipped (a cycle, or a change of the dentry's kind or inode)
 	Old     *tnode // state of M.Dentry before the move; nil if it did not exist
 }
 
@@ -70,6 +70,9 @@ func (s *state) doMove(e *moveEntry) {
 	}
 	if m.Dentry == m.Parent || s.isAncestor(m.Dentry, m.Parent) {
 		return
+	}
+	if existed && (old.M.Kind != m.Kind || old.M.Inode != m.Inode) {
+		return // a dentry's kind and inode never change (only a crafted op tries)
 	}
 	nn := &tnode{Parent: m.Parent, M: m, TS: e.TS, Op: e.ID}
 	if existed {

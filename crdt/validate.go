@@ -133,6 +133,8 @@ func checkOp(op *Op) error {
 			return errors.New("attr: bad kind")
 		case a.Set&AttrKind == 0 && a.Kind != 0:
 			return errors.New("attr: kind without mask")
+		case a.Set&AttrKind != 0 && a.Inode == RootID:
+			return errors.New("attr: the root is always a directory")
 		case len(a.Symlink) > MaxSymlinkLen:
 			return errors.New("attr: symlink too long")
 		}
