@@ -60,6 +60,10 @@ if [ ! -c /dev/fuse ]; then
   echo "make $scope needs /dev/fuse: load the fuse module ('modprobe fuse'; in a container, pass the device /dev/fuse)" >&2
   exit 1
 fi
+if [ "$(id -u)" != 0 ] && ! { [ -r /dev/fuse ] && [ -w /dev/fuse ]; }; then
+  echo "make $scope as $(id -un) needs /dev/fuse readable and writable (it is $(ls -l /dev/fuse | cut -d' ' -f1); Debian's default is crw-rw-rw-): run as root, or 'sudo chmod 0666 /dev/fuse'" >&2
+  exit 1
+fi
 if [ "$scope" != run ] && [ "$(id -u)" != 0 ]; then
   echo "make $scope needs root (real FUSE mounts, tmpfs, network namespaces): run it as root, or 'sudo make $scope'" >&2
   exit 1
