@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -308,45 +307,18 @@ func (s *Server) deleteFile(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.Kind != crdt.KindDir {
+	switch {
+	case a.Kind != crdt.KindDir:
 		err = s.fs.Unlink(ctx, dir, name)
-	} else {
-		if recursive {
-			if err := s.removeContents(ctx, a.Ref.Inode); err != nil {
-				return err
-			}
-		}
+	case recursive:
+		err = s.fs.RemoveTree(ctx, dir, name, a)
+	default:
 		err = s.fs.Rmdir(ctx, dir, name)
 	}
 	if err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
-}
-
-// removeContents empties a directory tree depth first.
-func (s *Server) removeContents(ctx context.Context, dir crdt.InodeID) error {
-	ents, err := s.fs.ReadDir(ctx, dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if e.Attr.Kind == crdt.KindDir {
-			if err := s.removeContents(ctx, e.Attr.Ref.Inode); err != nil {
-				return err
-			}
-			err = s.fs.Rmdir(ctx, dir, e.Name)
-		} else {
-			err = s.fs.Unlink(ctx, dir, e.Name)
-		}
-		if err != nil && !errors.Is(err, crdt.ErrNotFound) {
-			return err
-		}
-	}
-	return nil
 }
 
 // postFile serves POST /api/files/<path> with X-Create-Directory: true

@@ -81,6 +81,11 @@ type Cluster struct {
 	gc         gcState    // guarded by repairMu
 	lastMu     sync.Mutex
 	last       RepairStats // the latest repair round
+
+	// testAfterReferenced, when set (tests only), runs in RepairOnce right
+	// after the referenced set is computed: a failpoint for the window
+	// between deciding and deleting.
+	testAfterReferenced func()
 	started    time.Time
 	cache      lruTracker // client mode read cache
 }

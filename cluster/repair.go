@@ -89,6 +89,9 @@ func (c *Cluster) RepairOnce(ctx context.Context) RepairStats {
 			referenced[id] = true
 		}
 	}
+	if c.testAfterReferenced != nil {
+		c.testAfterReferenced()
+	}
 	if !c.cfg.NoStore {
 		c.pullMissing(ctx, pl, refs, &st)
 	}

@@ -21,7 +21,7 @@ import (
 // limit (64 MiB) whatever the ops carry; the pinned set a peer reports is
 // bounded too (beyond it the peer says "overflow" and nobody collects).
 const (
-	maxBatchBytes = 16 << 20
+	maxBatchBytes = 4 << 20
 	maxPins       = 256 << 10
 )
 
@@ -138,16 +138,19 @@ func (c *Cluster) pull(ctx context.Context, p *peer, addr string) error {
 		if resp.NeedSnapshot {
 			return c.installSnapshot(ctx, p, addr)
 		}
+		var applied []crdt.Op
 		if len(resp.Ops) > 0 {
 			ops, err := crdt.DecodeOps(resp.Ops)
 			if err != nil {
 				return fmt.Errorf("pull from %s: %w", p.id, err)
 			}
-			applied, err := c.cfg.Meta.Apply(ops)
-			if err != nil {
+			if applied, err = c.cfg.Meta.Apply(ops); err != nil {
 				return fmt.Errorf("apply ops from %s: %w", p.id, err)
 			}
 			c.applied(applied)
+		}
+		if resp.More && len(applied) == 0 {
+			return nil // nothing applicable (deferred or gapped ops): retry next round, no report
 		}
 		if !resp.More {
 			if ours := c.cfg.Meta.VersionVector(); covers(ours, resp.VV) {

@@ -3,6 +3,7 @@ package crdt
 import (
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -354,3 +355,52 @@ func reopenMem(s Store) Store {
 	defer m.mu.Unlock()
 	return &memStore{snap: m.snap, ops: m.ops}
 }
+
+// TestLargestOpFitsAFrame (defect 6): a content op with the most chunks a
+// version may have encodes well under the transport's 64 MiB frame, and
+// OpSize bounds its encoding.
+func TestLargestOpFitsAFrame(t *testing.T) {
+	c := Content{Size: int64(MaxChunks) * (4 << 20), ChunkSize: 4 << 20, Chunks: make([]ChunkID, MaxChunks)}
+	for i := range c.Chunks {
+		c.Chunks[i][0], c.Chunks[i][1], c.Chunks[i][31] = byte(i), byte(i>>8), 0xff
+	}
+	op := Op{ID: OpID{Node: "n1", Seq: 1}, TS: Timestamp{Wall: 1, Node: "n1"}, Content: &ContentOp{Inode: InodeID{0: 0x80, 15: 9}, Content: &c}}
+	if err := validateOp(&op); err != nil {
+		t.Fatal(err)
+	}
+	enc := EncodeOps([]Op{op})
+	if len(enc) > 48<<20 || OpSize(&op) < len(enc) {
+		t.Fatalf("largest op encodes to %d bytes (OpSize %d); frame limit 64 MiB", len(enc), OpSize(&op))
+	}
+	c.Chunks = append(c.Chunks, ChunkID{1})
+	c.Size += 4 << 20
+	if err := validateOp(&op); err == nil {
+		t.Fatal("an op with more than MaxChunks chunks passed validation")
+	}
+}
+
+// TestMissingSharesTheBatch: one origin with a long backlog does not
+// starve the others out of a bounded batch.
+func TestMissingSharesTheBatch(t *testing.T) {
+	rs := newTestReplicas(t, 3)
+	a, b, c := rs[0], rs[1], rs[2]
+	for i := range 50 {
+		mk(t, a, "a"+itoa(i))
+	}
+	mk(t, b, "b")
+	exchange(t, a, c)
+	exchange(t, b, c)
+	ops, err := c.Missing(nil, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origins := map[NodeID]int{}
+	for _, op := range ops {
+		origins[op.ID.Node]++
+	}
+	if len(ops) != 10 || origins[b.Node()] == 0 {
+		t.Fatalf("batch of %d ops by origin %v: the small origin was starved", len(ops), origins)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

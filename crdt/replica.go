@@ -318,3 +318,27 @@ func (r *Replica) EncodeState() []byte {
 	defer r.mu.RUnlock()
 	return encodeState(r.st.stateRec())
 }
+
+// Footprint says how much history the replica keeps (what compaction
+// shrinks): for status pages, the CRDT inspector and growth tests.
+type Footprint struct {
+	LogOps     int // ops kept in the per-origin logs (served to peers)
+	MoveLog    int // move-log entries with undo data
+	Dentries   int // tree nodes, tombstones included
+	Tombstones int // deleted dentries not yet compacted
+	Inodes     int // inode attribute records
+	Xattrs     int // inodes with xattr records
+}
+
+// Footprint returns the current sizes.
+func (r *Replica) Footprint() Footprint {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := r.st
+	fp := Footprint{MoveLog: len(s.mlog), Dentries: len(s.tree), Tombstones: len(s.children[TrashID]),
+		Inodes: len(s.attrs), Xattrs: len(s.xattrs)}
+	for _, l := range s.logs {
+		fp.LogOps += len(l)
+	}
+	return fp
+}

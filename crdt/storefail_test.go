@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"errors"
 	"syscall"
 	"testing"
@@ -57,5 +58,68 @@ func TestStoreErrorIsNotFatal(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpsServedOnlyWhenDurable (defect 2): ops whose append failed (a full
+// disk) are not served to peers, not counted in the version vector and not
+// put in snapshots; after a restart the node reuses their sequence numbers
+// for new ops, and peers take the new ops (nothing was ever served twice
+// under one id), so the replicas converge.
+func TestOpsServedOnlyWhenDurable(t *testing.T) {
+	mem := NewMemStore()
+	fs := &failingStore{Store: mem}
+	r, err := Open(Options{Node: "n1", Store: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := TestReplica(t, "n2")
+	mk := func(r *Replica, name string) error {
+		_, err := r.Update(func(tx *Tx) error {
+			_, err := tx.Create(RootID, name, KindFile, NewAttrs{Mode: 0o644})
+			return err
+		})
+		return err
+	}
+	if err := mk(r, "durable"); err != nil {
+		t.Fatal(err)
+	}
+	fs.fail = true
+	if err := mk(r, "lost"); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("update on a full store: %v", err)
+	}
+	ops, err := r.Missing(peer.VersionVector(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.Apply(ops); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.View(func(v *View) error { _, err := v.Lookup(RootID, "lost"); return err }); err == nil {
+		t.Fatal("a peer received an op that was never durable")
+	}
+	if got := r.VersionVector()["n1"]; got != 2 { // attr + move of "durable"
+		t.Fatalf("version vector shows %d local ops, want the 2 durable ones", got)
+	}
+	// Crash (the failed ops are gone) and restart on a working disk.
+	r2, err := Open(Options{Node: "n1", Store: reopenMem(mem)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mk(r2, "after-restart"); err != nil {
+		t.Fatal(err)
+	}
+	ops, err = r2.Missing(peer.VersionVector(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.Apply(ops); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.View(func(v *View) error { _, err := v.Lookup(RootID, "after-restart"); return err }); err != nil {
+		t.Fatalf("peer dropped the new op as a duplicate of a lost one: %v", err)
+	}
+	if !bytes.Equal(peer.EncodeState(), r2.EncodeState()) {
+		t.Fatal("replicas diverged while their version vectors agree")
 	}
 }

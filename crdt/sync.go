@@ -57,11 +57,8 @@ func (r *Replica) Missing(theirs VersionVector, limit, maxBytes int) ([]Op, erro
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	s := r.st
-	var out []Op
-	size := 0
-	full := func() bool {
-		return (limit > 0 && len(out) >= limit) || (maxBytes > 0 && size >= maxBytes)
-	}
+	// What each origin has for them: a contiguous slice of its log.
+	var pending [][]Op
 	for _, o := range s.vv.Nodes() {
 		have, from := s.vv[o], theirs[o]
 		if o == r.node {
@@ -74,17 +71,45 @@ func (r *Replica) Missing(theirs VersionVector, limit, maxBytes int) ([]Op, erro
 		if from < base {
 			return nil, fmt.Errorf("missing %s from %d (log starts at %d): %w", o, from+1, base+1, ErrNeedSnapshot)
 		}
-		for _, op := range s.logs[o][from-base : have-base] {
-			n := OpSize(&op)
-			if len(out) > 0 && maxBytes > 0 && size+n > maxBytes {
-				return out, nil
+		pending = append(pending, s.logs[o][from-base:have-base])
+	}
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	// Fair shares first, so one origin with a long backlog (or ops a peer
+	// defers) cannot starve the others; then whatever budget is left.
+	taken := make([]int, len(pending))
+	var out []Op
+	size := 0
+	take := func(k, upto int, byteCap int) {
+		for taken[k] < len(pending[k]) && taken[k] < upto {
+			op := &pending[k][taken[k]]
+			n := OpSize(op)
+			if len(out) > 0 && maxBytes > 0 && size+n > byteCap {
+				return
 			}
-			out = append(out, op)
+			if limit > 0 && len(out) >= limit {
+				return
+			}
+			out = append(out, *op)
 			size += n
-			if full() {
-				return out, nil
-			}
+			taken[k]++
 		}
+	}
+	if limit > 0 || maxBytes > 0 {
+		share, byteShare := math.MaxInt, math.MaxInt
+		if limit > 0 {
+			share = max(1, limit/len(pending))
+		}
+		for k := range pending {
+			if maxBytes > 0 {
+				byteShare = size + max(1, maxBytes/len(pending))
+			}
+			take(k, share, byteShare)
+		}
+	}
+	for k := range pending {
+		take(k, math.MaxInt, maxBytes)
 	}
 	return out, nil
 }

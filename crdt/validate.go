@@ -11,8 +11,11 @@ const (
 	MaxSettingKey   = 1024
 	MaxSettingValue = 64 << 10
 	MaxInline       = 64 << 10
-	MaxChunks       = 1 << 22
-	MaxSymlinkLen   = 4096
+	// MaxChunks bounds a content version's chunk list so that one op
+	// (about 35 bytes a chunk) stays well under the transport's 64 MiB
+	// frame: 1 Mi chunks, 4 TiB with the default 4 MiB chunks.
+	MaxChunks     = 1 << 20
+	MaxSymlinkLen = 4096
 )
 
 // ValidNodeID reports whether id matches [A-Za-z0-9._-]{1,64}.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 
 	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/chunk/lifecycle"
@@ -454,9 +455,16 @@ func (of *openFile) materialize(ctx context.Context, idx int64) error {
 	return nil
 }
 
+// maxSize is the largest file the chunk size allows (crdt.MaxChunks
+// chunks); writing or truncating beyond it is EFBIG.
+func (of *openFile) maxSize() int64 { return int64(crdt.MaxChunks) * of.cs() }
+
 func (of *openFile) write(p []byte, off int64) error {
 	if len(p) == 0 {
 		return nil
+	}
+	if off+int64(len(p)) > of.maxSize() || off+int64(len(p)) < off {
+		return fmt.Errorf("write at %d: files are limited to %d bytes: %w", off, of.maxSize(), syscall.EFBIG)
 	}
 	if err := of.fs.checkSpace(int64(len(p))); err != nil {
 		return fmt.Errorf("write: %w", err)
@@ -484,6 +492,9 @@ func (of *openFile) write(p []byte, off int64) error {
 func (of *openFile) truncate(size int64) error {
 	if size == of.size {
 		return nil
+	}
+	if size > of.maxSize() {
+		return fmt.Errorf("truncate to %d: files are limited to %d bytes: %w", size, of.maxSize(), syscall.EFBIG)
 	}
 	if err := of.ensureStaging(); err != nil {
 		return err

@@ -276,3 +276,49 @@ func (f *FS) RemoveStaleUploads(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// RemoveAll removes the file, symlink or directory tree at p (like rm -r;
+// a missing p is not an error, like os.RemoveAll). The root cannot be
+// removed (crdt.ErrInvalid).
+func (f *FS) RemoveAll(ctx context.Context, p string) error {
+	a, err := f.Walk(ctx, p)
+	if errors.Is(err, crdt.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	dir, name, err := f.WalkParent(ctx, p)
+	if err != nil {
+		return err
+	}
+	return f.RemoveTree(ctx, dir, name, a)
+}
+
+// RemoveTree removes name (with attributes a) from dir, depth first: the
+// one recursive delete of every frontend. Entries that vanish meanwhile
+// (another frontend or node removed them) are not errors.
+func (f *FS) RemoveTree(ctx context.Context, dir crdt.InodeID, name string, a Attr) error {
+	var err error
+	if a.Kind == crdt.KindDir {
+		ents, rerr := f.ReadDir(ctx, a.Ref.Inode)
+		if rerr != nil {
+			return rerr
+		}
+		for _, e := range ents {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := f.RemoveTree(ctx, a.Ref.Inode, e.Name, e.Attr); err != nil {
+				return err
+			}
+		}
+		err = f.Rmdir(ctx, dir, name)
+	} else {
+		err = f.Unlink(ctx, dir, name)
+	}
+	if errors.Is(err, crdt.ErrNotFound) {
+		return nil
+	}
+	return err
+}

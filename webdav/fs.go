@@ -188,34 +188,7 @@ func (s *FileSystem) RemoveAll(ctx context.Context, name string) error {
 	if err != nil {
 		return s.toOSError(ctx, "remove", name, err)
 	}
-	return s.toOSError(ctx, "remove", name, s.removeTree(ctx, dir, base, a))
-}
-
-// removeTree removes name (with attributes a) from dir, depth first.
-// Entries that vanish meanwhile (another frontend or node) are not errors.
-func (s *FileSystem) removeTree(ctx context.Context, dir crdt.InodeID, name string, a replica.Attr) error {
-	var err error
-	if a.Kind == crdt.KindDir {
-		ents, rerr := s.fs.ReadDir(ctx, a.Ref.Inode)
-		if rerr != nil {
-			return rerr
-		}
-		for _, e := range ents {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := s.removeTree(ctx, a.Ref.Inode, e.Name, e.Attr); err != nil {
-				return err
-			}
-		}
-		err = s.fs.Rmdir(ctx, dir, name)
-	} else {
-		err = s.fs.Unlink(ctx, dir, name)
-	}
-	if errors.Is(err, crdt.ErrNotFound) {
-		return nil
-	}
-	return err
+	return s.toOSError(ctx, "remove", name, s.fs.RemoveTree(ctx, dir, base, a))
 }
 
 // Rename moves oldName to newName. The handler has already removed an

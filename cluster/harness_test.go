@@ -1,0 +1,259 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/chunk/lifecycle"
+	"github.com/clusterf/clusterf/chunk/rawfile"
+	"github.com/clusterf/clusterf/crdt"
+	"github.com/clusterf/clusterf/replica"
+	"github.com/clusterf/clusterf/transport"
+)
+
+// fsNode is an in-process cluster member with the filesystem core on top,
+// over real QUIC on loopback, whose calls to chosen peers can be cut
+// (netFilter) to make partitions.
+type fsNode struct {
+	id    crdt.NodeID
+	meta  *crdt.Replica
+	store *rawfile.Store
+	keep  *lifecycle.Keeper
+	tr    *transport.Transport
+	net   *netFilter
+	c     *Cluster
+	fs    *replica.FS
+}
+
+type fsNodeOpts struct {
+	noStore bool
+	// repl wraps the cluster as the core's Replicator (nil: the cluster).
+	repl func(replica.Replicator) replica.Replicator
+}
+
+// errPartitioned is what a cut call returns.
+var errPartitioned = errors.New("test: partitioned")
+
+// netFilter is a Caller that refuses calls to blocked peers.
+type netFilter struct {
+	inner   Caller
+	mu      sync.Mutex
+	blocked map[string]bool
+}
+
+func (f *netFilter) cut(peer string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.blocked[peer] = on
+}
+
+func (f *netFilter) isCut(peer string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.blocked[peer]
+}
+
+func (f *netFilter) Call(ctx context.Context, addr, peer, method string, req []byte) ([]byte, error) {
+	if f.isCut(peer) {
+		return nil, errPartitioned
+	}
+	return f.inner.Call(ctx, addr, peer, method, req)
+}
+
+func (f *netFilter) CallStream(ctx context.Context, addr, peer, method string, req []byte, body io.Reader) (io.ReadCloser, error) {
+	if f.isCut(peer) {
+		return nil, errPartitioned
+	}
+	return f.inner.CallStream(ctx, addr, peer, method, req, body)
+}
+
+// nodeHandler serves RPCs once the node's cluster exists; calls from a
+// peer we are cut from are refused too (a two-way partition).
+type nodeHandler struct{ n *fsNode }
+
+func (h nodeHandler) HandleRPC(ctx context.Context, p transport.PeerInfo, method string, req []byte) ([]byte, error) {
+	if h.n.net.isCut(p.ID) {
+		return nil, errPartitioned
+	}
+	return h.n.c.HandleRPC(ctx, p, method, req)
+}
+
+func (h nodeHandler) HandleStream(ctx context.Context, p transport.PeerInfo, method string, req []byte, body io.Reader, resp io.Writer) error {
+	if h.n.net.isCut(p.ID) {
+		return errPartitioned
+	}
+	return h.n.c.HandleStream(ctx, p, method, req, body, resp)
+}
+
+// startFSCluster starts n members that know each other, with a tiny GC
+// grace and no background repair (tests call RepairOnce).
+func startFSCluster(t *testing.T, ctx context.Context, n int, opts func(i int, o *fsNodeOpts)) []*fsNode {
+	t.Helper()
+	nodes := make([]*fsNode, n)
+	for i := range nodes {
+		var o fsNodeOpts
+		if opts != nil {
+			opts(i, &o)
+		}
+		nodes[i] = newFSNode(t, ctx, fmt.Sprintf("n%d", i), o)
+	}
+	for _, a := range nodes {
+		for _, b := range nodes {
+			if a != b {
+				a.c.AddPeer(b.id, b.tr.Addr().String(), 0)
+			}
+		}
+	}
+	waitUntil(t, "all peers up", func() bool {
+		for _, a := range nodes {
+			for _, p := range a.c.Peers() {
+				if !p.Up {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	return nodes
+}
+
+func newFSNode(t *testing.T, ctx context.Context, id string, o fsNodeOpts) *fsNode {
+	t.Helper()
+	dir := t.TempDir()
+	n := &fsNode{id: crdt.NodeID(id)}
+	var err error
+	if n.meta, err = crdt.Open(crdt.Options{Node: n.id}); err != nil {
+		t.Fatal(err)
+	}
+	if n.store, err = rawfile.Open(filepath.Join(dir, "chunks")); err != nil {
+		t.Fatal(err)
+	}
+	n.keep = lifecycle.New(n.store, nil)
+	n.tr, err = transport.New(transport.Config{NodeID: id, Listen: "127.0.0.1:0", Handler: nodeHandler{n}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.net = &netFilter{inner: n.tr, blocked: map[string]bool{}}
+	n.c = New(Config{
+		Self: n.id, Meta: n.meta, Chunks: n.keep, Transport: n.net, NoStore: o.noStore,
+		SyncInterval: 100 * time.Millisecond, DownAfter: 2 * time.Second, RepairInterval: time.Hour, GCGrace: time.Nanosecond,
+	})
+	if o.noStore {
+		n.meta.Update(func(tx *crdt.Tx) error {
+			return tx.SetSetting(crdt.SettingMemberPrefix+id, crdt.EncodeValue(MemberRecord{NoStore: true}))
+		})
+	} else {
+		n.meta.Update(func(tx *crdt.Tx) error {
+			return tx.SetSetting(crdt.SettingMemberPrefix+id, crdt.EncodeValue(MemberRecord{}))
+		})
+	}
+	var repl replica.Replicator = n.c
+	if o.repl != nil {
+		repl = o.repl(n.c)
+	}
+	n.fs, err = replica.New(replica.Config{
+		Meta: n.meta, Chunks: n.keep, Fetcher: n.c, Replicator: repl, OnCommit: n.c.Changed,
+		StagingDir: filepath.Join(dir, "staging"), ChunkSize: 64 << 10, ReserveBytes: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 2)
+	go func() { n.tr.Serve(ctx); done <- struct{}{} }()
+	go func() { n.c.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() {
+		<-done
+		<-done
+		n.fs.Close()
+		n.tr.Close()
+		n.meta.Close()
+		n.store.Close()
+	})
+	return n
+}
+
+// partition cuts (on) or heals every link between group a and group b.
+func partition(on bool, a []*fsNode, b []*fsNode) {
+	for _, x := range a {
+		for _, y := range b {
+			x.net.cut(string(y.id), on)
+			y.net.cut(string(x.id), on)
+		}
+	}
+}
+
+// writeFile writes data to path through n's core and closes it.
+func (n *fsNode) writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if _, err := n.fs.PutFile(context.Background(), path, bytes.NewReader(data), replica.PutOptions{}); err != nil {
+		t.Fatalf("%s: put %s: %v", n.id, path, err)
+	}
+}
+
+// readFile reads path through n's core.
+func (n *fsNode) readFile(path string) ([]byte, error) {
+	ctx := context.Background()
+	a, err := n.fs.Walk(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return n.readRef(a.Ref)
+}
+
+func (n *fsNode) readRef(ref crdt.Ref) ([]byte, error) {
+	ctx := context.Background()
+	h, err := n.fs.Open(ctx, ref, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Release()
+	buf := make([]byte, h.Size())
+	if _, err := h.ReadAt(ctx, buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// stored lists the chunk ids n stores.
+func (n *fsNode) stored() map[chunk.ID]bool {
+	out := map[chunk.ID]bool{}
+	n.store.List(context.Background(), func(id chunk.ID) error { out[id] = true; return nil })
+	return out
+}
+
+// synced waits until every node has every other's ops.
+func synced(t *testing.T, nodes ...*fsNode) {
+	t.Helper()
+	waitUntil(t, "metadata in sync", func() bool {
+		for _, a := range nodes[1:] {
+			if nodes[0].meta.VersionVector().Compare(a.meta.VersionVector()) != crdt.Equal {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// gcRounds runs k repair rounds on every node, with a sync interval's
+// worth of anti-entropy between them so that fresh member reports exist.
+func gcRounds(k int, nodes ...*fsNode) RepairStats {
+	var total RepairStats
+	for range k {
+		for _, n := range nodes {
+			st := n.c.RepairOnce(context.Background())
+			total.Collected += st.Collected
+			total.CollectedBytes += st.CollectedBytes
+		}
+		time.Sleep(350 * time.Millisecond)
+	}
+	return total
+}

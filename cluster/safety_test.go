@@ -1,0 +1,329 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/crdt"
+	"github.com/clusterf/clusterf/replica"
+)
+
+// Regression tests of issue 11 (docs/reliability.md, "Chunk lifecycle"):
+// each failed on the code before its fix.
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// readAllVersions reads every entry of the root of n (winners and conflict
+// copies) and returns name -> content.
+func readAllVersions(t *testing.T, n *fsNode) map[string][]byte {
+	t.Helper()
+	ents, err := n.fs.ReadDir(context.Background(), crdt.RootID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, e := range ents {
+		b, err := n.readRef(e.Attr.Ref)
+		if err != nil {
+			t.Fatalf("%s: read %s: %v", n.id, e.Name, err)
+		}
+		out[e.Name] = b
+	}
+	return out
+}
+
+// TestGCKeepsBaseOfStagedHandle (defect 1): a handle holds staged writes
+// to one chunk of a file; another node overwrites the file; garbage
+// collection runs everywhere; the later flush reuses the old version's
+// unchanged chunks, which must still exist.
+func TestGCKeepsBaseOfStagedHandle(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nodes := startFSCluster(t, ctx, 2, nil)
+	a, b := nodes[0], nodes[1]
+	v1 := randomBytes(128 << 10) // two 64 KiB chunks
+	a.writeFile(t, "f", v1)
+	synced(t, a, b)
+	fa, err := a.fs.Walk(ctx, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := a.fs.Open(ctx, fa.Ref, os.O_RDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release()
+	patch := []byte("staged, not flushed")
+	if _, err := h.WriteAt(ctx, patch, 70<<10); err != nil { // chunk 1 only
+		t.Fatal(err)
+	}
+	v2 := randomBytes(128 << 10)
+	fb, _ := b.fs.Walk(ctx, "f")
+	hb, err := b.fs.Open(ctx, fb.Ref, os.O_RDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb.WriteAt(ctx, v2, 0)
+	if err := hb.Release(); err != nil {
+		t.Fatal(err)
+	}
+	synced(t, a, b)
+	gcRounds(4, a, b)
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	synced(t, a, b)
+	want := append([]byte(nil), v1...)
+	copy(want[70<<10:], patch)
+	for _, n := range nodes {
+		got := readAllVersions(t, n)
+		found := false
+		for _, data := range got {
+			found = found || bytes.Equal(data, want)
+		}
+		if !found {
+			t.Fatalf("%s: the flushed version (old chunk 0 + patched chunk 1) is not readable; entries %d", n.id, len(got))
+		}
+	}
+}
+
+// slowReplicator replicates, then holds the commit until released.
+type slowReplicator struct {
+	inner   replica.Replicator
+	pushed  chan struct{}
+	release chan struct{}
+}
+
+func (s *slowReplicator) Replicate(ctx context.Context, ids []chunk.ID) error {
+	if err := s.inner.Replicate(ctx, ids); err != nil {
+		return err
+	}
+	s.pushed <- struct{}{}
+	<-s.release
+	return nil
+}
+
+// TestGCKeepsChunksOfSlowCommit (defect 1): a commit whose replicate phase
+// outlasts the grace period (chunks stored and pushed, metadata not yet
+// committed) loses none of its chunks, on the writer or on the holders.
+func TestGCKeepsChunksOfSlowCommit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	slow := &slowReplicator{pushed: make(chan struct{}, 1), release: make(chan struct{})}
+	nodes := startFSCluster(t, ctx, 2, func(i int, o *fsNodeOpts) {
+		if i == 0 {
+			o.repl = func(r replica.Replicator) replica.Replicator { slow.inner = r; return slow }
+		}
+	})
+	a, b := nodes[0], nodes[1]
+	data := randomBytes(200 << 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.writeFile(t, "g", data)
+	}()
+	<-slow.pushed
+	gcRounds(4, a, b)
+	close(slow.release)
+	<-done
+	synced(t, a, b)
+	for _, n := range nodes {
+		got, err := n.readFile("g")
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: g reads %d bytes, %v", n.id, len(got), err)
+		}
+	}
+	// Both holders kept their copies (the write was acknowledged on two).
+	ga, _ := a.fs.Walk(ctx, "g")
+	var ino crdt.Inode
+	a.meta.View(func(v *crdt.View) error { ino, _ = v.Inode(ga.Ref.Inode); return nil })
+	for _, id := range ino.Content.Chunks {
+		for _, n := range nodes {
+			if !n.stored()[chunk.ID(id)] {
+				t.Fatalf("%s lost chunk %s of an acknowledged write", n.id, id)
+			}
+		}
+	}
+}
+
+// TestGCRechecksBeforeDelete (defect 1): a chunk that becomes referenced
+// while a collection round runs (after it computed the referenced set) is
+// not deleted.
+func TestGCRechecksBeforeDelete(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nodes := startFSCluster(t, ctx, 2, nil)
+	a, b := nodes[0], nodes[1]
+	data := randomBytes(64 << 10) // one chunk
+	a.writeFile(t, "old", data)
+	// Overwrite in place: the first version (and its chunk) is garbage.
+	fo, _ := a.fs.Walk(ctx, "old")
+	h, err := a.fs.Open(ctx, fo.Ref, os.O_RDWR|os.O_TRUNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.WriteAt(ctx, []byte("other"), 0)
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	synced(t, a, b)
+	gcRounds(1, a, b) // the chunk is seen unreferenced, not yet collected
+	ran := false
+	b.c.testAfterReferenced = func() {
+		if !ran {
+			ran = true
+			a.writeFile(t, "new", data) // same content: dedup
+		}
+	}
+	b.c.RepairOnce(ctx) // the round in which the chunk is due
+	if !ran {
+		t.Fatal("the failpoint never ran")
+	}
+	id := chunk.Sum(data)
+	if !b.stored()[id] { // before any repair or read could fetch it back
+		t.Fatal("b collected a chunk that a write referenced during the round")
+	}
+	synced(t, a, b)
+	for _, n := range nodes {
+		got, err := n.readFile("new")
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: new reads %d bytes, %v", n.id, len(got), err)
+		}
+	}
+}
+
+// TestGCWaitsForDownMember (defect 1): a writer partitioned after pushing
+// its chunks but before its ops arrive loses nothing: the holders do not
+// collect while a member they have no fresh report from is down.
+func TestGCWaitsForDownMember(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var client *fsNode
+	var holders []*fsNode
+	nodes := startFSCluster(t, ctx, 3, func(i int, o *fsNodeOpts) {
+		if i == 0 {
+			o.noStore = true
+			o.repl = func(r replica.Replicator) replica.Replicator {
+				return replicatorFunc(func(ctx context.Context, ids []chunk.ID) error {
+					if err := r.Replicate(ctx, ids); err != nil {
+						return err
+					}
+					partition(true, []*fsNode{client}, holders)
+					return nil
+				})
+			}
+		}
+	})
+	client, holders = nodes[0], nodes[1:]
+	data := randomBytes(150 << 10)
+	client.writeFile(t, "h", data) // acknowledged: on two holders, ops not out
+	waitUntil(t, "the client marked down", func() bool {
+		for _, p := range holders[0].c.Peers() {
+			if p.ID == client.id && p.Up {
+				return false
+			}
+		}
+		return true
+	})
+	st := gcRounds(4, holders...)
+	if st.Collected > 0 {
+		t.Fatalf("holders collected %d chunks while a member was away", st.Collected)
+	}
+	if w := holders[0].c.LastRepair().WaitingFor; w != client.id {
+		t.Fatalf("GC waiting for %q, want the down client %q", w, client.id)
+	}
+	partition(false, []*fsNode{client}, holders)
+	synced(t, nodes...)
+	for _, n := range holders {
+		if got, err := n.readFile("h"); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: h reads %d bytes, %v", n.id, len(got), err)
+		}
+	}
+}
+
+type replicatorFunc func(ctx context.Context, ids []chunk.ID) error
+
+func (f replicatorFunc) Replicate(ctx context.Context, ids []chunk.ID) error { return f(ctx, ids) }
+
+// TestDeletedContentIsReclaimed (defect 5): deleted files, replaced
+// uploads and aborted uploads give their chunks back, and compaction
+// drops the op logs and tombstones every member has seen.
+func TestDeletedContentIsReclaimed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nodes := startFSCluster(t, ctx, 2, nil)
+	a, b := nodes[0], nodes[1]
+	for i := range 20 {
+		a.writeFile(t, "d/f"+strings.Repeat("x", i), randomBytes(100<<10))
+	}
+	a.writeFile(t, "replaced", randomBytes(100<<10))
+	a.writeFile(t, "replaced", randomBytes(100<<10))
+	synced(t, a, b)
+	if err := a.fs.RemoveAll(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.fs.Unlink(ctx, crdt.RootID, "replaced"); err != nil {
+		t.Fatal(err)
+	}
+	synced(t, a, b)
+	before := a.meta.Footprint()
+	st := gcRounds(4, a, b)
+	for _, n := range nodes {
+		if left := len(n.stored()); left != 0 {
+			t.Fatalf("%s still stores %d chunks of deleted files (collected %d, %d bytes)", n.id, left, st.Collected, st.CollectedBytes)
+		}
+	}
+	after := a.meta.Footprint()
+	if after.Tombstones != 0 || after.LogOps >= before.LogOps {
+		t.Fatalf("metadata not compacted: before %+v after %+v", before, after)
+	}
+}
+
+// TestSyncBatchBoundedByBytes (defect 6): a history whose ops are large
+// (1,100 xattrs of 64 KiB, 72 MB in all, over the 64 MiB frame limit)
+// still reaches a new member.
+func TestSyncBatchBoundedByBytes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := newFSNode(t, ctx, "a", fsNodeOpts{})
+	a.writeFile(t, "tagged", []byte("x"))
+	fa, _ := a.fs.Walk(ctx, "tagged")
+	value := bytes.Repeat([]byte("v"), crdt.MaxXattrValue)
+	for i := range 1100 {
+		if err := a.fs.SetXattr(ctx, fa.Ref.Inode, "user.x"+strings.Repeat("0", i%7)+string(rune('a'+i%26))+itoa(i), value, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newFSNode(t, ctx, "b", fsNodeOpts{})
+	b.c.AddPeer(a.id, a.tr.Addr().String(), 0)
+	a.c.AddPeer(b.id, b.tr.Addr().String(), 0)
+	synced(t, a, b)
+	fb, err := b.fs.Walk(ctx, "tagged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ := b.fs.ListXattr(ctx, fb.Ref.Inode)
+	if len(names) != 1100 {
+		t.Fatalf("b has %d xattrs, want 1100", len(names))
+	}
+}
+
+func itoa(i int) string {
+	s := ""
+	for {
+		s = string(rune('0'+i%10)) + s
+		i /= 10
+		if i == 0 {
+			return s
+		}
+	}
+}
