@@ -25,6 +25,8 @@ import (
 // (netFilter) to make partitions.
 type fsNode struct {
 	id    crdt.NodeID
+	dir   string
+	opts  fsNodeOpts
 	meta  *crdt.Replica
 	store *rawfile.Store
 	keep  *lifecycle.Keeper
@@ -32,12 +34,17 @@ type fsNode struct {
 	net   *netFilter
 	c     *Cluster
 	fs    *replica.FS
+
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 type fsNodeOpts struct {
 	noStore bool
 	// repl wraps the cluster as the core's Replicator (nil: the cluster).
 	repl func(replica.Replicator) replica.Replicator
+	// persistent keeps the metadata in a bbolt file, so restart keeps it.
+	persistent bool
 }
 
 // errPartitioned is what a cut call returns.
@@ -63,17 +70,23 @@ func (f *netFilter) isCut(peer string) bool {
 }
 
 func (f *netFilter) Call(ctx context.Context, addr, peer, method string, req []byte) ([]byte, error) {
-	if f.isCut(peer) {
+	f.mu.Lock()
+	cut, inner := f.blocked[peer], f.inner
+	f.mu.Unlock()
+	if cut {
 		return nil, errPartitioned
 	}
-	return f.inner.Call(ctx, addr, peer, method, req)
+	return inner.Call(ctx, addr, peer, method, req)
 }
 
 func (f *netFilter) CallStream(ctx context.Context, addr, peer, method string, req []byte, body io.Reader) (io.ReadCloser, error) {
-	if f.isCut(peer) {
+	f.mu.Lock()
+	cut, inner := f.blocked[peer], f.inner
+	f.mu.Unlock()
+	if cut {
 		return nil, errPartitioned
 	}
-	return f.inner.CallStream(ctx, addr, peer, method, req, body)
+	return inner.CallStream(ctx, addr, peer, method, req, body)
 }
 
 // nodeHandler serves RPCs once the node's cluster exists; calls from a
@@ -128,33 +141,46 @@ func startFSCluster(t *testing.T, ctx context.Context, n int, opts func(i int, o
 
 func newFSNode(t *testing.T, ctx context.Context, id string, o fsNodeOpts) *fsNode {
 	t.Helper()
-	dir := t.TempDir()
-	n := &fsNode{id: crdt.NodeID(id)}
-	var err error
-	if n.meta, err = crdt.Open(crdt.Options{Node: n.id}); err != nil {
+	n := &fsNode{id: crdt.NodeID(id), dir: t.TempDir(), opts: o, net: &netFilter{blocked: map[string]bool{}}}
+	if err := n.start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n.store, err = rawfile.Open(filepath.Join(dir, "chunks")); err != nil {
-		t.Fatal(err)
+	t.Cleanup(n.stop)
+	return n
+}
+
+// start opens the node's stores and starts its transport and cluster.
+func (n *fsNode) start(parent context.Context) error {
+	o := n.opts
+	var store crdt.Store
+	if o.persistent {
+		var err error
+		if store, err = crdt.OpenBoltStore(filepath.Join(n.dir, "meta.db")); err != nil {
+			return err
+		}
+	}
+	var err error
+	if n.meta, err = crdt.Open(crdt.Options{Node: n.id, Store: store}); err != nil {
+		return err
+	}
+	if n.store, err = rawfile.Open(filepath.Join(n.dir, "chunks")); err != nil {
+		return err
 	}
 	n.keep = lifecycle.New(n.store, nil)
-	n.tr, err = transport.New(transport.Config{NodeID: id, Listen: "127.0.0.1:0", Handler: nodeHandler{n}})
+	n.tr, err = transport.New(transport.Config{NodeID: string(n.id), Listen: "127.0.0.1:0", Handler: nodeHandler{n}})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	n.net = &netFilter{inner: n.tr, blocked: map[string]bool{}}
+	n.net.mu.Lock()
+	n.net.inner = n.tr
+	n.net.mu.Unlock()
 	n.c = New(Config{
 		Self: n.id, Meta: n.meta, Chunks: n.keep, Transport: n.net, NoStore: o.noStore,
 		SyncInterval: 100 * time.Millisecond, DownAfter: 2 * time.Second, RepairInterval: time.Hour, GCGrace: time.Nanosecond,
 	})
-	if o.noStore {
-		n.meta.Update(func(tx *crdt.Tx) error {
-			return tx.SetSetting(crdt.SettingMemberPrefix+id, crdt.EncodeValue(MemberRecord{NoStore: true}))
-		})
-	} else {
-		n.meta.Update(func(tx *crdt.Tx) error {
-			return tx.SetSetting(crdt.SettingMemberPrefix+id, crdt.EncodeValue(MemberRecord{}))
-		})
+	rec := crdt.EncodeValue(MemberRecord{NoStore: o.noStore})
+	if _, err := n.meta.Update(func(tx *crdt.Tx) error { return tx.SetSetting(crdt.SettingMemberPrefix+string(n.id), rec) }); err != nil {
+		return err
 	}
 	var repl replica.Replicator = n.c
 	if o.repl != nil {
@@ -162,23 +188,54 @@ func newFSNode(t *testing.T, ctx context.Context, id string, o fsNodeOpts) *fsNo
 	}
 	n.fs, err = replica.New(replica.Config{
 		Meta: n.meta, Chunks: n.keep, Fetcher: n.c, Replicator: repl, OnCommit: n.c.Changed,
-		StagingDir: filepath.Join(dir, "staging"), ChunkSize: 64 << 10, ReserveBytes: -1,
+		StagingDir: filepath.Join(n.dir, "staging"), ChunkSize: 64 << 10, ReserveBytes: -1,
 	})
 	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(parent)
+	n.cancel, n.done = cancel, make(chan struct{})
+	tr, c := n.tr, n.c
+	go func() {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); tr.Serve(ctx) }()
+		go func() { defer wg.Done(); c.Run(ctx) }()
+		wg.Wait()
+		close(n.done)
+	}()
+	return nil
+}
+
+// stop stops the node and closes its stores (a clean stop; staged writes
+// of open handles are lost, as in a crash).
+func (n *fsNode) stop() {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	<-n.done
+	n.cancel = nil
+	n.fs.Close()
+	n.tr.Close()
+	n.meta.Close()
+	n.store.Close()
+}
+
+// restart stops n and starts it again on the same data; its peers learn
+// its new address.
+func (n *fsNode) restart(t *testing.T, ctx context.Context, peers []*fsNode) {
+	t.Helper()
+	n.stop()
+	if err := n.start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{}, 2)
-	go func() { n.tr.Serve(ctx); done <- struct{}{} }()
-	go func() { n.c.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() {
-		<-done
-		<-done
-		n.fs.Close()
-		n.tr.Close()
-		n.meta.Close()
-		n.store.Close()
-	})
-	return n
+	for _, p := range peers {
+		if p != n {
+			p.c.AddPeer(n.id, n.tr.Addr().String(), 0)
+			n.c.AddPeer(p.id, p.tr.Addr().String(), 0)
+		}
+	}
 }
 
 // partition cuts (on) or heals every link between group a and group b.

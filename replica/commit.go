@@ -64,13 +64,15 @@ func (of *openFile) flush(ctx context.Context) error {
 	return of.record(st)
 }
 
-// unlinked reports whether the file has no live name: POSIX lets a process
+// unlinked reports whether the file has no live name (or no record: it
+// was deleted and compacted): POSIX lets a process
 // write an open, unlinked file, but those bytes must never bring it back.
 func (of *openFile) unlinked() bool {
 	gone := false
 	_ = of.fs.meta.View(func(v *crdt.View) error {
 		ino, err := v.Inode(of.id)
-		gone = err == nil && ino.Nlink == 0
+		// No record at all: deleted, and compacted away since.
+		gone = errors.Is(err, crdt.ErrNotFound) || (err == nil && ino.Nlink == 0)
 		return nil
 	})
 	return gone
@@ -139,7 +141,7 @@ func (of *openFile) record(st *staged) error {
 	now := f.now().UnixNano()
 	var ver crdt.OpID
 	_, err := f.update(func(tx *crdt.Tx) error {
-		if ino, err := tx.Inode(of.id); err == nil && ino.Nlink == 0 {
+		if ino, err := tx.Inode(of.id); errors.Is(err, crdt.ErrNotFound) || (err == nil && ino.Nlink == 0) {
 			return errUnlinked // unlinked while the chunks travelled
 		}
 		var err error

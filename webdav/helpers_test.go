@@ -61,7 +61,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // needTool returns the path of a client program. A missing client is a
-// failure (.ci/run installs them all), never a silent skip.
+// failure (make test installs them: deps/deps.txt), never a silent skip.
 func needTool(t testing.TB, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
