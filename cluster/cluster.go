@@ -86,8 +86,8 @@ type Cluster struct {
 	// after the referenced set is computed: a failpoint for the window
 	// between deciding and deleting.
 	testAfterReferenced func()
-	started    time.Time
-	cache      lruTracker // client mode read cache
+	started             time.Time
+	cache               lruTracker // client mode read cache
 }
 
 // peer is what we know about one member.
