@@ -81,6 +81,7 @@ type Cluster struct {
 	gc         gcState    // guarded by repairMu
 	lastMu     sync.Mutex
 	last       RepairStats // the latest repair round
+	totals     RepairTotals
 
 	// testAfterReferenced, when set (tests only), runs in RepairOnce right
 	// after the referenced set is computed: a failpoint for the window

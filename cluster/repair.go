@@ -69,6 +69,37 @@ func (c *Cluster) LastRepair() RepairStats {
 	return c.last
 }
 
+// RepairTotals are the repair loop's counters since start.
+type RepairTotals struct {
+	Rounds                      int64
+	Fetched                     int64
+	Collected, CollectedBytes   int64 // garbage collection
+	Dropped, DroppedBytes       int64 // extra copies
+	CompactedOps, CompactedDead int64 // compaction: log ops, tombstones
+}
+
+// Totals returns the repair loop's counters since start.
+func (c *Cluster) Totals() RepairTotals {
+	c.lastMu.Lock()
+	defer c.lastMu.Unlock()
+	return c.totals
+}
+
+func (c *Cluster) recordRound(st RepairStats) {
+	c.lastMu.Lock()
+	defer c.lastMu.Unlock()
+	c.last = st
+	t := &c.totals
+	t.Rounds++
+	t.Fetched += int64(st.Fetched)
+	t.Collected += int64(st.Collected)
+	t.CollectedBytes += st.CollectedBytes
+	t.Dropped += int64(st.Dropped)
+	t.DroppedBytes += st.DroppedBytes
+	t.CompactedOps += int64(st.Compacted.Ops)
+	t.CompactedDead += int64(st.Compacted.Tombstones)
+}
+
 // RepairOnce brings this node's partitions to what placement says: pull
 // referenced chunks it should hold but lacks (or holds corrupt); drop
 // copies of partitions it does not hold once all current holders confirm
@@ -120,9 +151,7 @@ func (c *Cluster) RepairOnce(ctx context.Context) RepairStats {
 	}
 	c.compact(&st)
 	st.Duration = time.Since(start)
-	c.lastMu.Lock()
-	c.last = st
-	c.lastMu.Unlock()
+	c.recordRound(st)
 	return st
 }
 

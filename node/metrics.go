@@ -26,10 +26,19 @@ var (
 	descMembers = prometheus.NewDesc("clusterf_storage_members", "Live storage members as this node sees them.", nil, nil)
 	descMetaOps = prometheus.NewDesc("clusterf_metadata_ops_seen", "Metadata ops applied, by origin node.", []string{"origin"}, nil)
 	descUptime  = prometheus.NewDesc("clusterf_uptime_seconds", "Seconds since the node started.", nil, nil)
+
+	descGCChunks  = prometheus.NewDesc("clusterf_gc_collected_chunks_total", "Unreferenced chunks deleted by garbage collection.", nil, nil)
+	descGCBytes   = prometheus.NewDesc("clusterf_gc_collected_bytes_total", "Stored bytes freed by garbage collection.", nil, nil)
+	descDropBytes = prometheus.NewDesc("clusterf_dropped_copy_bytes_total", "Stored bytes freed by dropping copies other holders confirmed.", nil, nil)
+	descGCWait    = prometheus.NewDesc("clusterf_gc_waiting", "1 while garbage collection or compaction waits for a member (no fresh report from it).", []string{"member"}, nil)
+	descHistory   = prometheus.NewDesc("clusterf_metadata_history", "Metadata history kept (shrinks with compaction), by kind.", []string{"kind"}, nil)
+	descCompacted = prometheus.NewDesc("clusterf_compacted_total", "Metadata removed by compaction, by kind.", []string{"kind"}, nil)
+	descRefused   = prometheus.NewDesc("clusterf_ops_refused_total", "Remote ops not applied: deferred (from the future) or forged.", []string{"reason"}, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descChunks, descBytes, descFiles, descConf, descPeerUp, descPeerLag, descRF, descParts, descMembers, descMetaOps, descUptime} {
+	for _, d := range []*prometheus.Desc{descChunks, descBytes, descFiles, descConf, descPeerUp, descPeerLag, descRF, descParts, descMembers, descMetaOps, descUptime,
+		descGCChunks, descGCBytes, descDropBytes, descGCWait, descHistory, descCompacted, descRefused} {
 		ch <- d
 	}
 }
@@ -68,4 +77,23 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	if !n.started.IsZero() {
 		gauge(descUptime, time.Since(n.started).Seconds())
 	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	tot := n.Cluster.Totals()
+	counter(descGCChunks, float64(tot.Collected))
+	counter(descGCBytes, float64(tot.CollectedBytes))
+	counter(descDropBytes, float64(tot.DroppedBytes))
+	counter(descCompacted, float64(tot.CompactedOps), "log_ops")
+	counter(descCompacted, float64(tot.CompactedDead), "tombstones")
+	if w := n.Cluster.LastRepair().WaitingFor; w != "" {
+		gauge(descGCWait, 1, string(w))
+	}
+	fp := n.Meta.Footprint()
+	gauge(descHistory, float64(fp.LogOps), "log_ops")
+	gauge(descHistory, float64(fp.MoveLog), "move_log")
+	gauge(descHistory, float64(fp.Tombstones), "tombstones")
+	gauge(descHistory, float64(fp.Dentries), "dentries")
+	counter(descRefused, float64(n.Meta.FutureOps()), "future")
+	counter(descRefused, float64(n.Meta.Forgeries()), "forged")
 }
