@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"context"
 	"strconv"
 	"time"
@@ -35,7 +36,16 @@ type Cluster interface {
 	// and reports what is corrupt (POST /api/integrity-check). It may take
 	// long; it should stop when ctx ends.
 	IntegrityCheck(ctx context.Context) (IntegrityReport, error)
+	// ForgetNode removes a member that is gone for good, so garbage
+	// collection and compaction stop waiting for it (POST /api/forget-node).
+	// A member that is up is an error wrapping ErrMemberUp; an unknown one
+	// wraps crdt.ErrNotFound.
+	ForgetNode(ctx context.Context, nodeID string) error
 }
+
+// ErrMemberUp is returned (wrapped) by Cluster.ForgetNode for a member
+// that is up: stop it first (409).
+var ErrMemberUp = errors.New("the member is up: stop it before forgetting it")
 
 // Bounds checked before calling the Cluster setters.
 const (
@@ -63,6 +73,20 @@ type Status struct {
 	// (--http-insecure); Warnings then says so in words.
 	OpenMode bool     `json:"open_mode"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Reclaim describes garbage collection and compaction on this node.
+	Reclaim *ReclaimStatus `json:"reclaim,omitempty"`
+}
+
+// ReclaimStatus is what garbage collection and compaction did and whether
+// they wait for a member (docs/reliability.md, "Chunk lifecycle").
+type ReclaimStatus struct {
+	CollectedChunks int64  `json:"collected_chunks"`
+	CollectedBytes  int64  `json:"collected_bytes"`
+	DroppedBytes    int64  `json:"dropped_copy_bytes"`
+	WaitingFor      string `json:"waiting_for,omitempty"` // a member with no fresh report: nothing is collected or compacted until it reports or is forgotten
+	LogOps          int    `json:"metadata_log_ops"`
+	Tombstones      int    `json:"metadata_tombstones"`
+	CompactedOps    int64  `json:"compacted_log_ops"`
 }
 
 // PartitionSummary counts partitions as this node sees them.

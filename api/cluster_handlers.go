@@ -126,3 +126,26 @@ func (s *Server) postIntegrityCheck(c echo.Context) error {
 		return r, err
 	})
 }
+
+// ForgetNodeBody is the body of POST /api/forget-node.
+type ForgetNodeBody struct {
+	NodeID string `json:"node_id"`
+}
+
+// postForgetNode removes a member for good: garbage collection and
+// compaction stop waiting for it, and no member talks to it again.
+func (s *Server) postForgetNode(c echo.Context) error {
+	var b ForgetNodeBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	if b.NodeID == "" {
+		return httpErr(http.StatusBadRequest, "node_id is required")
+	}
+	return s.clusterCall(c, func(ctx context.Context, cl Cluster) (any, error) {
+		if err := cl.ForgetNode(ctx, b.NodeID); err != nil {
+			return nil, err
+		}
+		return map[string]any{"success": true, "node_id": b.NodeID}, nil
+	})
+}

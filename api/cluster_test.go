@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/clusterf/clusterf/crdt"
 	"strings"
 	"sync"
 	"syscall"
@@ -77,6 +79,25 @@ func (f *fakeCluster) UnderReplicated(ctx context.Context) (UnderReplicatedRepor
 
 func (f *fakeCluster) IntegrityCheck(ctx context.Context) (IntegrityReport, error) {
 	return IntegrityReport{Success: true, ChunksChecked: 10, Duration: Duration(1500 * time.Millisecond)}, f.err
+}
+
+func (f *fakeCluster) ForgetNode(ctx context.Context, id string) error {
+	switch id {
+	case "gone":
+		return f.err
+	case "up":
+		return fmt.Errorf("forget up: %w", ErrMemberUp)
+	}
+	return fmt.Errorf("forget %s: %w", id, crdt.ErrNotFound)
+}
+
+func TestForgetNodeRoute(t *testing.T) {
+	e := newEnv(t, Config{Cluster: &fakeCluster{rf: 3}})
+	e.want(200, "POST", "/api/forget-node", strings.NewReader(`{"node_id":"gone"}`))
+	e.want(409, "POST", "/api/forget-node", strings.NewReader(`{"node_id":"up"}`))
+	e.want(404, "POST", "/api/forget-node", strings.NewReader(`{"node_id":"nobody"}`))
+	e.want(400, "POST", "/api/forget-node", strings.NewReader(`{}`))
+	e.want(400, "POST", "/api/forget-node", strings.NewReader(`not json`))
 }
 
 func TestClusterRoutes(t *testing.T) {

@@ -179,6 +179,7 @@ func (s *Server) register() {
 	e.PUT("/api/partition-sync-interval", s.putPartitionSyncInterval)
 	e.GET("/api/under-replicated", s.getUnderReplicated)
 	e.POST("/api/integrity-check", s.postIntegrityCheck)
+	e.POST("/api/forget-node", s.postForgetNode)
 
 	// Observability.
 	e.GET("/api/metrics", s.getMetrics)

@@ -288,7 +288,7 @@ func (c *Cluster) forgotten(id crdt.NodeID) bool {
 // again with an empty data dir). A member that is up cannot be forgotten.
 func (c *Cluster) Forget(id crdt.NodeID) error {
 	if id == c.cfg.Self {
-		return fmt.Errorf("forget %s: %w", id, errForgetSelf)
+		return fmt.Errorf("forget %s: %w: %w", id, errForgetSelf, crdt.ErrInvalid)
 	}
 	if !crdt.ValidNodeID(id) {
 		return fmt.Errorf("forget %q: %w", id, crdt.ErrInvalid)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/crdt"
@@ -324,6 +326,58 @@ func itoa(i int) string {
 		i /= 10
 		if i == 0 {
 			return s
+		}
+	}
+}
+
+// TestForgetUnblocksGC: a member that is gone for good holds back garbage
+// collection until it is forgotten; a forgotten member is refused when it
+// comes back; an up member cannot be forgotten.
+func TestForgetUnblocksGC(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nodes := startFSCluster(t, ctx, 3, func(i int, o *fsNodeOpts) { o.persistent = true })
+	a, b, gone := nodes[0], nodes[1], nodes[2]
+	if err := a.c.Forget(b.id); !errors.Is(err, ErrForgetUp) {
+		t.Fatalf("forget of an up member: %v", err)
+	}
+	a.writeFile(t, "f", randomBytes(100<<10))
+	synced(t, nodes...)
+	gone.stop()
+	if err := a.fs.RemoveAll(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	synced(t, a, b)
+	if st := gcRounds(3, a, b); st.Collected != 0 {
+		t.Fatalf("collected %d chunks while a member was away", st.Collected)
+	}
+	if w := a.c.LastRepair().WaitingFor; w != gone.id {
+		t.Fatalf("waiting for %q, want %q", w, gone.id)
+	}
+	waitUntil(t, "the member marked down", func() bool {
+		for _, p := range a.c.Peers() {
+			if p.ID == gone.id {
+				return !p.Up
+			}
+		}
+		return true
+	})
+	if err := a.c.Forget(gone.id); err != nil {
+		t.Fatal(err)
+	}
+	synced(t, a, b)
+	gcRounds(3, a, b)
+	for _, n := range []*fsNode{a, b} {
+		if left := len(n.stored()); left != 0 {
+			t.Fatalf("%s still stores %d chunks after the member was forgotten", n.id, left)
+		}
+	}
+	// It comes back: nobody talks to it.
+	gone.restart(t, ctx, []*fsNode{a, b})
+	time.Sleep(time.Second)
+	for _, p := range gone.c.Peers() {
+		if p.Up {
+			t.Fatalf("a forgotten member synced with %s", p.ID)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -155,4 +156,29 @@ func findFormatFile(t testing.TB, n *Node) string {
 	out, _ := run("/", "find", n.NodeDir(), "-maxdepth", "2")
 	t.Fatalf("no storage-format file in %s or its chunks/; node dir:\n%s", n.NodeDir(), out)
 	return ""
+}
+
+// TestCLIForgetNode: `clusterf forget-node` reaches the running node and
+// reports its answer: an unknown member and the node itself are refused
+// with the node's reason and exit 1, without --http-port it is a usage
+// error (exit 2).
+func TestCLIForgetNode(t *testing.T) {
+	port := freeTCPPort(t)
+	n := StartNode(t, NodeOptions{ExtraArgs: []string{"--http-port", strconv.Itoa(port)}})
+	p := strconv.Itoa(port)
+	cases := []struct {
+		args    []string
+		code    int
+		mention string
+	}{
+		{[]string{"forget-node", "nobody", "--http-port", p}, 1, "no such member"},
+		{[]string{"forget-node", n.NodeID(), "--http-port", p}, 1, "cannot forget itself"},
+		{[]string{"forget-node", "nobody"}, 2, "--http-port"},
+	}
+	for _, c := range cases {
+		r := RunBinary(t, 20*time.Second, c.args...)
+		if r.ExitCode != c.code || !strings.Contains(r.Stderr, c.mention) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", c.args, r.ExitCode, r.Stderr, c.code, c.mention)
+		}
+	}
 }

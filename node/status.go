@@ -105,6 +105,16 @@ func (c *clusterView) Status(ctx context.Context) (api.Status, error) {
 		st.OpenMode = true
 		st.Warnings = append(st.Warnings, "open LAN mode: no cluster key, any machine on the network can join")
 	}
+	tot, fp := n.Cluster.Totals(), n.Meta.Footprint()
+	st.Reclaim = &api.ReclaimStatus{
+		CollectedChunks: tot.Collected, CollectedBytes: tot.CollectedBytes, DroppedBytes: tot.DroppedBytes,
+		WaitingFor: string(n.Cluster.LastRepair().WaitingFor), LogOps: fp.LogOps, Tombstones: fp.Tombstones,
+		CompactedOps: tot.CompactedOps,
+	}
+	if w := st.Reclaim.WaitingFor; w != "" && !n.peerUp(w) {
+		st.Warnings = append(st.Warnings, "garbage collection and compaction wait for member "+w+
+			" (no recent sync with it); if it is gone for good: clusterf forget-node "+w)
+	}
 	for _, p := range n.Cluster.Peers() {
 		st.PeerList = append(st.PeerList, api.Peer{
 			NodeID: string(p.ID), Address: p.Addr, HTTPPort: p.HTTPPort,
@@ -237,4 +247,23 @@ func (c *clusterView) IntegrityCheck(ctx context.Context) (api.IntegrityReport, 
 	}
 	rep.Success = len(r.Corrupt) == rep.Repaired
 	return rep, nil
+}
+
+// ForgetNode forgets a member that is gone for good (cluster.Forget).
+func (c *clusterView) ForgetNode(ctx context.Context, id string) error {
+	err := c.node().Cluster.Forget(crdt.NodeID(id))
+	if errors.Is(err, cluster.ErrForgetUp) {
+		return fmt.Errorf("%w (%v)", api.ErrMemberUp, err)
+	}
+	return err
+}
+
+// peerUp reports whether the member is up as this node sees it.
+func (n *Node) peerUp(id string) bool {
+	for _, p := range n.Cluster.Peers() {
+		if string(p.ID) == id {
+			return p.Up
+		}
+	}
+	return false
 }

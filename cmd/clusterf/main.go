@@ -254,7 +254,7 @@ Every flag can also be set as CLUSTERF_<FLAG_NAME>, e.g. CLUSTERF_DATA_DIR.`,
 			return runSim(cmd.Context(), &nf, stdout, stderr)
 		},
 	}
-	root.AddCommand(serve, mount, versionCmd, simCmd, newDoctorCmd(&nf, stdout))
+	root.AddCommand(serve, mount, versionCmd, simCmd, newDoctorCmd(&nf, stdout), newForgetCmd(&nf, stdout))
 	root.Args = usageArgs(cobra.NoArgs)
 	return root
 }
