@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// TestFaults runs the Jepsen-style fault-injection harness (faults_harness.go).
+// TestFaults runs the Jepsen-style fault-injection harness (faults_*.go).
 //
 //   - FAULTS_SEED=<n>: replay exactly that seed (one round).
 //   - default (make test, CI): the fixed seed below; FAULTS_RANDOM=1 adds
