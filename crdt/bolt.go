@@ -2,7 +2,10 @@ package crdt
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -14,8 +17,15 @@ var (
 )
 
 type boltStore struct {
-	db *bolt.DB
+	db   *bolt.DB
+	path string
 }
+
+// A meta.db whose free pages take more than half of a file of at least
+// shrinkMinBytes is rewritten compactly after a snapshot: bbolt reuses
+// freed pages but never gives them back to the file system, so after a
+// compaction removed most of the history the file would stay at its peak.
+const shrinkMinBytes = 16 << 20
 
 // OpenBoltStore opens (creating if needed) a bbolt file at path.
 func OpenBoltStore(path string) (Store, error) {
@@ -34,7 +44,7 @@ func OpenBoltStore(path string) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("crdt: init %s: %w", path, err)
 	}
-	return &boltStore{db: db}, nil
+	return &boltStore{db: db, path: path}, nil
 }
 
 func (b *boltStore) Load() (*Snapshot, []Op, error) {
@@ -86,7 +96,7 @@ func (b *boltStore) Append(ops []Op) error {
 func (b *boltStore) SaveSnapshot(s *Snapshot) error {
 	enc := EncodeSnapshot(s)
 	vv := s.State.VV
-	return b.db.Update(func(tx *bolt.Tx) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketSnap).Put(keyLatest, enc); err != nil {
 			return err
 		}
@@ -116,6 +126,71 @@ func (b *boltStore) SaveSnapshot(s *Snapshot) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if err := b.shrinkIfSparse(); err != nil {
+		return fmt.Errorf("crdt: shrink %s: %w", b.path, err)
+	}
+	return nil
+}
+
+// shrinkIfSparse rewrites the file compactly when most of it is free
+// pages. Crash-safe: the copy is written and synced under a temporary
+// name and renamed over the original; a crash leaves one or the other.
+// The Store is used by one flusher at a time, so swapping db is safe here.
+func (b *boltStore) shrinkIfSparse() error {
+	fi, err := os.Stat(b.path)
+	if err != nil {
+		return err
+	}
+	st := b.db.Stats()
+	free := int64(st.FreePageN+st.PendingPageN) * int64(b.db.Info().PageSize)
+	if fi.Size() < shrinkMinBytes || free*2 < fi.Size() {
+		return nil
+	}
+	tmp := b.path + ".shrink"
+	os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, nil)
+	if err != nil {
+		return err
+	}
+	if err := bolt.Compact(dst, b.db, 64<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := b.db.Close(); err != nil {
+		return err
+	}
+	renameErr := os.Rename(tmp, b.path)
+	if renameErr == nil {
+		renameErr = syncDir(filepath.Dir(b.path))
+	}
+	db, err := bolt.Open(b.path, 0o600, nil)
+	if err != nil {
+		return errors.Join(renameErr, err)
+	}
+	b.db = db
+	return renameErr
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func (b *boltStore) Close() error { return b.db.Close() }

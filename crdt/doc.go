@@ -74,8 +74,10 @@
 //
 // # Caveats
 //
-// Resurrection is recomputed after each change from the trash children, so
-// its cost grows with the number of tombstones until Compact removes them.
+// Resurrection is recomputed after each change from the resurrection
+// candidates only (trash directories with children, deleted files with a
+// version their delete did not cover), kept up to date incrementally, so
+// ordinary tombstones cost nothing until Compact removes them.
 // Compact relies on its caller's stability promise (see Compact); state
 // encodings of replicas that compacted differently differ.
 package crdt

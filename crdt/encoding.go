@@ -414,6 +414,7 @@ func restoreState(snap *Snapshot) (*state, error) {
 		}
 		s.settings[x.Key] = sval{Value: x.Value, TS: x.TS}
 	}
+	s.rebuildCands()
 	s.logBase = snap.LogBase.Clone()
 	if s.logBase == nil {
 		s.logBase = VersionVector{}

@@ -1,6 +1,9 @@
 package crdt
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // checkTree verifies that every tree node reaches RootID or TrashID (no cycle,
 // no orphan) and that the display tree has no cycle.
@@ -41,6 +44,43 @@ func treeErr(s *state) string {
 					return "live node under dead parent " + id.String()
 				}
 			}
+		}
+	}
+	return ""
+}
+
+// resErr compares the resurrected set refresh derived (from candidates
+// only) with the reference: every trash child examined, pass after pass.
+func resErr(s *state) string {
+	var kids []InodeID
+	for k := range s.children[TrashID] {
+		kids = append(kids, k)
+	}
+	sortIDs(kids)
+	saved := s.der
+	s.der = derived{res: map[InodeID]bool{}}
+	prevKids := map[InodeID]int{}
+	for changed := true; changed; {
+		changed = false
+		for _, k := range kids {
+			if s.der.res[k] || !s.qualifies(k, prevKids) {
+				continue
+			}
+			s.der.res[k] = true
+			changed = true
+			if t := s.tree[k]; t.HasPrev {
+				prevKids[t.PrevParent]++
+			}
+		}
+	}
+	want := s.der.res
+	s.der = saved
+	if len(want) != len(saved.res) {
+		return fmt.Sprintf("refresh resurrected %d nodes, the full scan %d", len(saved.res), len(want))
+	}
+	for k := range want {
+		if !saved.res[k] {
+			return fmt.Sprintf("the full scan resurrects %s, refresh does not", k)
 		}
 	}
 	return ""

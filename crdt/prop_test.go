@@ -294,6 +294,9 @@ func TestPropertyConvergence(t *testing.T) {
 				if e := treeErr(v.s); e != "" {
 					t.Fatal(e)
 				}
+				if e := resErr(v.s); e != "" {
+					t.Fatal(e)
+				}
 				checkNoLostWrites(t, v, s.all)
 				return nil
 			})

@@ -28,6 +28,11 @@ type state struct {
 
 	dirty bool
 	der   derived
+	// cands are the trash children that may be resurrected (view.go): a
+	// directory with children, a file with a content version its delete
+	// did not cover. Kept up to date by setNode and applyContent, so that
+	// refresh costs O(candidates), not O(tombstones).
+	cands map[InodeID]struct{}
 }
 
 // attrs holds one LWW register per attribute field.
@@ -84,6 +89,7 @@ func newState() *state {
 		names:         map[dkey][]InodeID{},
 		inodeDentries: map[InodeID][]InodeID{},
 		subdirs:       map[InodeID]int{},
+		cands:         map[InodeID]struct{}{},
 	}
 	s.attrs[RootID] = &attrs{Kind: KindDir, Mode: 0o755}
 	return s
@@ -203,6 +209,9 @@ func (s *state) applyContent(id OpID, ts Timestamp, op *ContentOp) {
 		c.Versions = append(c.Versions, version{})
 		copy(c.Versions[i+1:], c.Versions[i:])
 		c.Versions[i] = version{ID: id, TS: ts, Content: *op.Content}
+	}
+	for _, d := range s.inodeDentries[op.Inode] {
+		s.recheckCand(d)
 	}
 	s.dirty = true
 }

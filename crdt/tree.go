@@ -115,6 +115,18 @@ func (s *state) isAncestor(anc, n InodeID) bool {
 
 // setNode replaces (nil: removes) tree node id and maintains the indexes.
 func (s *state) setNode(id InodeID, n *tnode) {
+	old, had := s.tree[id]
+	s.placeNode(id, n)
+	s.recheckCand(id)
+	if had {
+		s.recheckCand(old.Parent)
+	}
+	if n != nil {
+		s.recheckCand(n.Parent)
+	}
+}
+
+func (s *state) placeNode(id InodeID, n *tnode) {
 	if old, ok := s.tree[id]; ok {
 		delete(s.children[old.Parent], id)
 		if len(s.children[old.Parent]) == 0 {

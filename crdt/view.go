@@ -69,38 +69,65 @@ type derived struct {
 	shownDirs   map[InodeID]int // display parent -> resurrected dirs shown there
 }
 
-// refresh recomputes the derived liveness data if the state changed.
+// refresh recomputes the derived liveness data if the state changed. Only
+// resurrection candidates are examined (s.cands, plus trash directories
+// that become the previous place of a resurrected node), in id order, pass
+// after pass until nothing changes: the same decisions, in the same order,
+// as examining every trash child, since a non-candidate never qualifies.
 func (s *state) refresh() {
 	if !s.dirty {
 		return
 	}
 	s.dirty = false
 	s.der = derived{}
-	trash := s.children[TrashID]
-	if len(trash) == 0 {
+	if len(s.cands) == 0 {
 		return
 	}
-	kids := make([]InodeID, 0, len(trash))
-	for k := range trash {
+	kids := make([]InodeID, 0, len(s.cands))
+	for k := range s.cands {
 		kids = append(kids, k)
 	}
 	sortIDs(kids)
+	listed := make(map[InodeID]bool, len(kids))
+	for _, k := range kids {
+		listed[k] = true
+	}
 	d := &s.der
 	d.res = map[InodeID]bool{}
 	prevKids := map[InodeID]int{}
 	for changed := true; changed; {
 		changed = false
-		for _, k := range kids {
+		for i := 0; i < len(kids); i++ {
+			k := kids[i]
 			if d.res[k] || !s.qualifies(k, prevKids) {
 				continue
 			}
 			d.res[k] = true
 			changed = true
-			if t := s.tree[k]; t.HasPrev {
-				prevKids[t.PrevParent]++
+			t := s.tree[k]
+			if !t.HasPrev {
+				continue
+			}
+			prevKids[t.PrevParent]++
+			if p, ok := s.tree[t.PrevParent]; ok && p.Parent == TrashID && !listed[t.PrevParent] {
+				// A trash directory that may now qualify: examine it in id
+				// order (this pass if it sorts after k, the next otherwise).
+				listed[t.PrevParent] = true
+				j := sort.Search(len(kids), func(j int) bool { return idLess(t.PrevParent, kids[j]) })
+				kids = append(kids, InodeID{})
+				copy(kids[j+1:], kids[j:])
+				kids[j] = t.PrevParent
+				if j <= i {
+					i++
+				}
 			}
 		}
 	}
+	kids = kids[:0]
+	for k := range d.res {
+		kids = append(kids, k)
+	}
+	sortIDs(kids)
 	if len(d.res) == 0 {
 		d.res = nil
 		return
@@ -166,6 +193,42 @@ func (s *state) refresh() {
 			resolve(k)
 		}
 	}
+}
+
+// recheckCand updates whether dentry k is a resurrection candidate.
+func (s *state) recheckCand(k InodeID) {
+	t, ok := s.tree[k]
+	if ok && t.Parent == TrashID && s.candidate(k, t) {
+		s.cands[k] = struct{}{}
+	} else {
+		delete(s.cands, k)
+	}
+}
+
+// rebuildCands recomputes every candidate (after a restore).
+func (s *state) rebuildCands() {
+	s.cands = map[InodeID]struct{}{}
+	for k := range s.children[TrashID] {
+		s.recheckCand(k)
+	}
+}
+
+// candidate: trash child k may be resurrected (a directory with children,
+// a file with a content version its delete did not cover).
+func (s *state) candidate(k InodeID, t *tnode) bool {
+	if t.M.Kind == KindDir {
+		return len(s.children[k]) > 0
+	}
+	c := s.content[t.M.Inode]
+	if c == nil {
+		return false
+	}
+	for _, v := range c.Versions {
+		if !t.M.Context.Covers(v.ID) {
+			return true
+		}
+	}
+	return false
 }
 
 // qualifies reports whether trash child k is resurrected given the current
