@@ -47,6 +47,8 @@ type gcState struct {
 	next   uint64              // next round seq
 	stable crdt.VersionVector  // last vector passed to Compact
 	seen   map[crdt.NodeID]time.Time
+	// scrubAt is where the next scrub starts (repair.go).
+	scrubAt chunk.ID
 }
 
 type gcRound struct {

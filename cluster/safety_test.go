@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/chunk/lifecycle"
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/replica"
 )
@@ -379,5 +381,58 @@ func TestForgetUnblocksGC(t *testing.T) {
 		if p.Up {
 			t.Fatalf("a forgotten member synced with %s", p.ID)
 		}
+	}
+}
+
+// TestOnlyVerifiedCopiesCount (defect 3): a corrupt copy is not counted by
+// chunk/have (nor by the replication report); the scrub of a repair round
+// finds rot nobody read and fetches a good copy.
+func TestOnlyVerifiedCopiesCount(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nodes := startFSCluster(t, ctx, 2, func(i int, o *fsNodeOpts) { o.persistent = true })
+	a, b := nodes[0], nodes[1]
+	data := randomBytes(64 << 10)
+	a.writeFile(t, "v", data)
+	synced(t, a, b)
+	id := chunk.Sum(data)
+	corrupt := func() {
+		p := b.store.Path(id)
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[len(raw)-1] ^= 0x55
+		os.WriteFile(p, raw, 0o600)
+	}
+	corrupt()
+	// A node that has not verified the copy since it started (a fresh
+	// keeper over b's store): chunk/have and the report do not count it.
+	fresh := New(Config{Self: b.id, Meta: b.meta, Chunks: lifecycle.New(b.store, nil), Transport: b.net})
+	raw, err := fresh.handleHave(ctx, encode(haveRequest{IDs: []chunk.ID{id}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hr haveResponse
+	if err := decode(raw, &hr); err != nil || hr.Have[0] {
+		t.Fatalf("chunk/have counted a corrupt copy: %v %v", hr.Have, err)
+	}
+	rep, err := fresh.Report(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep {
+		if slices.Contains(p.Holders, string(b.id)) {
+			t.Fatalf("partition %d counts b as a holder (its copy is corrupt)", p.Partition)
+		}
+	}
+	// b itself verified the copy when it arrived; rot since then is found
+	// by the scrub of its next repair round, which fetches a good copy.
+	st := b.c.RepairOnce(ctx)
+	if st.Corrupt != 1 {
+		t.Fatalf("scrub found %d corrupt chunks, want 1", st.Corrupt)
+	}
+	if got, _ := b.keep.Verify(ctx, id); got == nil {
+		t.Fatal("the scrub did not fetch a good copy back")
 	}
 }
