@@ -140,7 +140,7 @@ func (of *openFile) record(st *staged) error {
 	f := of.fs
 	now := f.now().UnixNano()
 	var ver crdt.OpID
-	_, err := f.update(func(tx *crdt.Tx) error {
+	ops, err := f.update(func(tx *crdt.Tx) error {
 		if ino, err := tx.Inode(of.id); errors.Is(err, crdt.ErrNotFound) || (err == nil && ino.Nlink == 0) {
 			return errUnlinked // unlinked while the chunks travelled
 		}
@@ -160,6 +160,15 @@ func (of *openFile) record(st *staged) error {
 		return nil
 	}
 	if err != nil {
+		if len(ops) > 0 && !ver.IsZero() {
+			// A store error (ENOSPC): the version is applied in memory and
+			// a later flush writes it. What is staged stays staged, but on
+			// top of this version, so that the retry supersedes it instead
+			// of becoming a concurrent sibling (a conflict copy).
+			of.base, of.baseVer = st.content, ver
+			of.pin.Replace(chunkIDs(st.content)...)
+			of.baseValid = min(st.content.Size, of.truncSince)
+		}
 		return fmt.Errorf("commit content: %w", err)
 	}
 	c := st.content
