@@ -159,6 +159,10 @@ func (c *Cluster) RepairOnce(ctx context.Context) RepairStats {
 	return st
 }
 
+// pullVerifyBytes bounds what one repair round reads to verify copies of
+// its partitions' chunks that were not verified since start.
+const pullVerifyBytes = 256 << 20
+
 // scrubBytes is how many stored bytes each repair round reads back and
 // checks, round-robin over the store (about 2 MB/s at the default 30 s
 // round): rot in a copy nobody reads is found, the copy dropped and, if
@@ -227,6 +231,10 @@ func (c *Cluster) forgetReferenced(garbage []chunk.ID) {
 // or hold corrupt.
 func (c *Cluster) pullMissing(ctx context.Context, pl Placement, refs map[int][]chunk.ID, st *RepairStats) {
 	self := string(c.cfg.Self)
+	// Copies not verified since start are read and checked within a
+	// budget per round; beyond it a stored copy is left to the scrub
+	// rather than fetched again (after a restart that would refetch all).
+	budget := int64(pullVerifyBytes)
 	for p, ids := range refs {
 		if ctx.Err() != nil {
 			return
@@ -236,7 +244,13 @@ func (c *Cluster) pullMissing(ctx context.Context, pl Placement, refs map[int][]
 			continue
 		}
 		for _, id := range ids {
-			ok, err := c.cfg.Chunks.Present(ctx, id, nil)
+			var ok bool
+			var err error
+			if budget > 0 {
+				ok, err = c.cfg.Chunks.Present(ctx, id, &budget)
+			} else if ok, err = c.cfg.Chunks.Present(ctx, id, &budget); err == nil && !ok {
+				ok, err = c.cfg.Chunks.StoredUnverified(ctx, id) // verified copies pass above
+			}
 			if err != nil || ok {
 				continue
 			}

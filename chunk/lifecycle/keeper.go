@@ -235,6 +235,13 @@ func (k *Keeper) Present(ctx context.Context, id chunk.ID, budget *int64) (bool,
 	return true, nil
 }
 
+// StoredUnverified reports whether some copy of id is stored, good or not.
+// Only for decisions where a bad copy costs nothing but time (whether to
+// fetch a chunk now or leave it to the scrub); never for counting copies.
+func (k *Keeper) StoredUnverified(ctx context.Context, id chunk.ID) (bool, error) {
+	return k.store.Has(ctx, id)
+}
+
 func (k *Keeper) markVerified(id chunk.ID) {
 	k.vmu.Lock()
 	k.verified[id] = struct{}{}
