@@ -272,12 +272,12 @@ type cnode struct {
 	client *http.Client
 }
 
-func startCNode(b *testing.B, h *integration.Host, id string) *cnode {
+func startCNode(b *testing.B, h *integration.Host, id string, extra ...string) *cnode {
 	n := integration.StartNode(b, integration.NodeOptions{
 		NodeID: id,
 		Wrap:   h.Wrap(),
-		ExtraArgs: []string{"--discovery-port", "9999", "--cluster-key", "frog-bench-key",
-			"--http-port", strconv.Itoa(httpPort), "--no-desktop"},
+		ExtraArgs: append([]string{"--discovery-port", "9999", "--cluster-key", "frog-bench-key",
+			"--http-port", strconv.Itoa(httpPort), "--no-desktop"}, extra...),
 	})
 	tr := &http.Transport{
 		DialContext:         nsDialer("/run/netns/" + h.Name),
