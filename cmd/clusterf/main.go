@@ -76,6 +76,7 @@ type nodeFlags struct {
 	noStore       bool
 	cacheSize     int64
 	gcGrace       time.Duration
+	forgetAfter   time.Duration
 	clockOffset   time.Duration
 	httpAddr      string
 	httpToken     string
@@ -121,6 +122,7 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noStore, "no-store", false, "client mode: hold no partitions, write to holders, keep a bounded read cache")
 	fs.Int64Var(&f.cacheSize, "cache-size", 256<<20, "client mode read cache size in bytes")
 	fs.DurationVar(&f.gcGrace, "gc-grace", 10*time.Minute, "collect chunks no file references after this long")
+	fs.DurationVar(&f.forgetAfter, "forget-after", 0, "forget members not seen for this long, so garbage collection stops waiting for them (0 = never; see clusterf forget-node)")
 	fs.IntVar(&f.simNodes, "sim-nodes", 0, "simulation: run this many nodes in one process on loopback (see 'clusterf sim')")
 	fs.IntVar(&f.basePort, "base-port", 30000, "simulation: HTTP port of the first node (node i listens on base+i)")
 	fs.DurationVar(&f.clockOffset, "test-clock-offset", 0, "TESTING ONLY: skew this node's metadata clock by this much")
@@ -330,6 +332,7 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 		NoStore:       nf.noStore,
 		CacheSize:     nf.cacheSize,
 		GCGrace:       nf.gcGrace,
+		ForgetAfter:   nf.forgetAfter,
 		ClockOffset:   nf.clockOffset,
 		HTTPAddr:      nf.httpAddr,
 		HTTPToken:     nf.httpToken,
