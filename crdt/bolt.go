@@ -25,7 +25,7 @@ type boltStore struct {
 // shrinkMinBytes is rewritten compactly after a snapshot: bbolt reuses
 // freed pages but never gives them back to the file system, so after a
 // compaction removed most of the history the file would stay at its peak.
-const shrinkMinBytes = 16 << 20
+const shrinkMinBytes = 256 << 10
 
 // OpenBoltStore opens (creating if needed) a bbolt file at path.
 func OpenBoltStore(path string) (Store, error) {

@@ -14,6 +14,7 @@ var (
 	ErrNoAttr       = errors.New("no such attribute")                // ENODATA
 	ErrCrossDevice  = errors.New("cross-device link")                // EXDEV (rename/link of a conflict sibling)
 	ErrNameTooLong  = errors.New("file name too long")               // ENAMETOOLONG (> MaxNameLen bytes)
+	ErrTooManyLinks = errors.New("too many links")                   // EMLINK (> MaxLinks)
 	ErrNeedSnapshot = errors.New("peer is behind the compacted log") // delta sync impossible: send a snapshot
 	ErrMalformed    = errors.New("malformed encoding")               // decoders
 	ErrForged       = errors.New("forged or corrupt replica data")   // contradicts ops we hold (InstallSnapshot)
@@ -22,3 +23,7 @@ var (
 
 // MaxNameLen is the longest dentry name in bytes (as Linux NAME_MAX).
 const MaxNameLen = 255
+
+// MaxLinks is the most names Link gives one inode (as ext4's EXT4_LINK_MAX;
+// tmpfs has no limit). Concurrent links on several nodes may exceed it.
+const MaxLinks = 65000

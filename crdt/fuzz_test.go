@@ -28,6 +28,17 @@ func fuzzSeeds(t testing.TB) ([][]byte, []byte) {
 		}
 		return tx.SetSetting(SettingReplicationFactor, EncodeValue(2))
 	}))
+	add(mustUpdate(t, a, func(tx *Tx) error { // special files and a sparse version
+		if _, err := tx.Create(RootID, "fifo", KindFIFO, NewAttrs{Mode: 0o600}); err != nil {
+			return err
+		}
+		if _, err := tx.Create(RootID, "null", KindCharDev, NewAttrs{Mode: 0o666, Rdev: 0x103}); err != nil {
+			return err
+		}
+		sparse := Content{Size: 1 << 50, ChunkSize: 4 << 20, Sparse: []SparseChunk{{Index: 7, ID: ChunkID{1}}, {Index: 1<<28 - 1, ID: ChunkID{2}}}}
+		_, err := tx.WriteContent(f, OpID{}, sparse)
+		return err
+	}))
 	exchange(t, a, b)
 	add(mustUpdate(t, b, func(tx *Tx) error {
 		if err := tx.Rename(RootID, "f.txt", RootID, "g.txt", 0); err != nil {

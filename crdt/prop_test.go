@@ -99,7 +99,11 @@ func (s *sim) localOp(t *rapid.T, i int) {
 		name := rapid.SampledFrom(simNames).Draw(t, "name")
 		switch kind {
 		case 0, 1:
-			_, err := tx.Create(dir, name, KindFile, NewAttrs{Mode: 0o644})
+			k := KindFile
+			if kind == 1 { // special files follow the rules of files
+				k = rapid.SampledFrom([]Kind{KindFile, KindFIFO, KindSocket, KindCharDev, KindBlockDev}).Draw(t, "kind")
+			}
+			_, err := tx.Create(dir, name, k, NewAttrs{Mode: 0o644, Rdev: uint32(i)})
 			return err
 		case 2:
 			_, err := tx.Create(dir, name, KindDir, NewAttrs{Mode: 0o755})

@@ -135,7 +135,7 @@ func OpSize(op *Op) int {
 	case op.Content != nil:
 		n += vv(op.Content.Context) + 32
 		if c := op.Content.Content; c != nil {
-			n += len(c.Inline) + 35*len(c.Chunks) + 32
+			n += len(c.Inline) + 35*len(c.Chunks) + 48*len(c.Sparse) + 32
 		}
 	case op.Setting != nil:
 		n += len(op.Setting.Key) + len(op.Setting.Value) + 16

@@ -58,15 +58,15 @@ func validName(name string) bool {
 		!strings.ContainsAny(name, "/\x00")
 }
 
-// Create makes a new inode of kind under parent: ErrExist if name is taken,
-// ErrNotFound / ErrNotDir for a bad parent, ErrNameTooLong, ErrInvalid for
+// Create makes a new inode of kind (any Kind, special files too) under
+// parent: ErrExist if name is taken, ErrNotFound / ErrNotDir for a bad parent, ErrNameTooLong, ErrInvalid for
 // "", ".", ".." or names with '/' or NUL. Directories' mtime/ctime are not
 // touched by the crdt; callers set them with SetAttr.
 func (tx *Tx) Create(parent InodeID, name string, kind Kind, a NewAttrs) (InodeID, error) {
 	if err := checkName(name); err != nil {
 		return InodeID{}, err
 	}
-	if kind != KindFile && kind != KindDir && kind != KindSymlink {
+	if !validKind(kind) {
 		return InodeID{}, fmt.Errorf("create kind %d: %w", kind, ErrInvalid)
 	}
 	if err := tx.s.checkDir(parent); err != nil {
@@ -82,17 +82,24 @@ func (tx *Tx) Create(parent InodeID, name string, kind Kind, a NewAttrs) (InodeI
 	return id, nil
 }
 
-// Link adds a dentry for an existing non-directory inode (ErrIsDir otherwise).
+// Link adds a dentry for an existing non-directory inode (ErrIsDir
+// otherwise; ErrTooManyLinks beyond MaxLinks).
 func (tx *Tx) Link(inode, parent InodeID, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	in, err := tx.Inode(inode)
-	if err != nil {
-		return err
+	kind, ok := tx.s.inodeKind(inode)
+	if !ok {
+		return fmt.Errorf("link: inode %s: %w", inode, ErrNotFound)
 	}
-	if in.Kind == KindDir {
+	if kind == KindDir {
 		return fmt.Errorf("link %s: %w", inode, ErrIsDir)
+	}
+	if ds := tx.s.inodeDentries[inode]; len(ds) >= MaxLinks {
+		// Only then count the live names (deleted dentries stay listed).
+		if in, err := tx.Inode(inode); err == nil && in.Nlink >= MaxLinks {
+			return fmt.Errorf("link %s: %d links: %w", inode, in.Nlink, ErrTooManyLinks)
+		}
 	}
 	if err := tx.s.checkDir(parent); err != nil {
 		return err
@@ -100,7 +107,7 @@ func (tx *Tx) Link(inode, parent InodeID, name string) error {
 	if _, err := tx.Lookup(parent, name); err == nil {
 		return fmt.Errorf("link %q: %w", name, ErrExist)
 	}
-	tx.emit(Op{Move: &MoveOp{Dentry: tx.r.newID(), Parent: parent, Name: name, Inode: inode, Kind: in.Kind}})
+	tx.emit(Op{Move: &MoveOp{Dentry: tx.r.newID(), Parent: parent, Name: name, Inode: inode, Kind: kind}})
 	return nil
 }
 

@@ -58,7 +58,37 @@ const (
 	KindFile    Kind = 1
 	KindDir     Kind = 2
 	KindSymlink Kind = 3
+	// Special files (docs/posix.md): a FIFO, a UNIX-domain socket, a
+	// character or a block device. They have attributes (a device's number
+	// in Rdev) and no content: the kernel opens them, never the filesystem.
+	KindFIFO     Kind = 4
+	KindSocket   Kind = 5
+	KindCharDev  Kind = 6
+	KindBlockDev Kind = 7
 )
+
+// Special reports whether k is a FIFO, socket or device.
+func (k Kind) Special() bool { return k >= KindFIFO && k <= KindBlockDev }
+
+func (k Kind) String() string {
+	switch k {
+	case KindFile:
+		return "file"
+	case KindDir:
+		return "directory"
+	case KindSymlink:
+		return "symlink"
+	case KindFIFO:
+		return "fifo"
+	case KindSocket:
+		return "socket"
+	case KindCharDev:
+		return "char-device"
+	case KindBlockDev:
+		return "block-device"
+	}
+	return fmt.Sprintf("kind-%d", uint8(k))
+}
 
 // Timestamp is a hybrid logical clock reading. Timestamps are totally ordered
 // by (Wall, Logical, Node).
@@ -163,12 +193,24 @@ type ContentOp struct {
 	Content *Content      `cbor:"3,keyasint,omitempty"`
 }
 
-// Content is one version of a file's bytes.
+// Content is one version of a file's bytes. Chunked content names its
+// chunks in one of two forms (content.go): Chunks, one id per chunk of the
+// size (zero id = hole), or Sparse, only the stored chunks by index (every
+// other chunk is a hole), so that a huge sparse file costs what it stores.
 type Content struct {
 	Size      int64     `cbor:"1,keyasint"`
 	ChunkSize uint32    `cbor:"2,keyasint,omitempty"` // bytes per chunk (fixed offsets)
 	Inline    []byte    `cbor:"3,keyasint,omitempty"` // small files: the bytes themselves, len == Size
 	Chunks    []ChunkID `cbor:"4,keyasint,omitempty"` // chunk i covers [i*ChunkSize, (i+1)*ChunkSize); zero id = hole
+	// Sparse replaces Chunks (never both): the stored chunks, by strictly
+	// ascending index, none a hole.
+	Sparse []SparseChunk `cbor:"5,keyasint,omitempty"`
+}
+
+// SparseChunk is one stored chunk of a Sparse content version.
+type SparseChunk struct {
+	Index uint64  `cbor:"1,keyasint"`
+	ID    ChunkID `cbor:"2,keyasint"`
 }
 
 // SettingOp sets a cluster-wide setting (LWW per key). Well-known keys are

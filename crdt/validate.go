@@ -11,9 +11,11 @@ const (
 	MaxSettingKey   = 1024
 	MaxSettingValue = 64 << 10
 	MaxInline       = 64 << 10
-	// MaxChunks bounds a content version's chunk list so that one op
-	// (about 35 bytes a chunk) stays well under the transport's 64 MiB
-	// frame: 1 Mi chunks, 4 TiB with the default 4 MiB chunks.
+	// MaxChunks bounds a content version's chunk list, dense or sparse,
+	// so that one op (about 35 bytes a dense chunk, 47 a sparse one) stays
+	// well under the transport's 64 MiB frame: a file stores at most 1 Mi
+	// chunks (4 TiB of data with the default 4 MiB chunks); its size, with
+	// the holes, may be anything up to MaxInt64 (docs/posix.md).
 	MaxChunks     = 1 << 20
 	MaxSymlinkLen = 4096
 )
@@ -32,7 +34,7 @@ func ValidNodeID(id NodeID) bool {
 	return true
 }
 
-func validKind(k Kind) bool { return k == KindFile || k == KindDir || k == KindSymlink }
+func validKind(k Kind) bool { return k >= KindFile && k <= KindBlockDev }
 
 func validVV(v VersionVector) error {
 	for n, s := range v {
@@ -60,6 +62,31 @@ func validContent(c *Content) error {
 		return errors.New("chunks without chunk size")
 	case len(c.Chunks) > 0 && uint64(len(c.Chunks)-1)*uint64(c.ChunkSize) >= uint64(c.Size):
 		return errors.New("more chunks than size needs")
+	case len(c.Sparse) > 0:
+		return validSparse(c)
+	}
+	return nil
+}
+
+func validSparse(c *Content) error {
+	switch {
+	case len(c.Inline) > 0 || len(c.Chunks) > 0:
+		return errors.New("sparse chunks with inline content or a dense list")
+	case len(c.Sparse) > MaxChunks:
+		return errors.New("too many chunks")
+	case c.ChunkSize == 0:
+		return errors.New("chunks without chunk size")
+	}
+	slots := uint64(c.NumChunks())
+	for i, sc := range c.Sparse {
+		switch {
+		case sc.ID.IsZero():
+			return errors.New("sparse hole")
+		case sc.Index >= slots:
+			return errors.New("sparse chunk beyond the size")
+		case i > 0 && sc.Index <= c.Sparse[i-1].Index:
+			return errors.New("sparse chunks out of order")
+		}
 	}
 	return nil
 }

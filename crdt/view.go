@@ -454,16 +454,11 @@ func (v *View) Inode(id InodeID) (Inode, error) {
 	}
 	in := Inode{ID: id}
 	if a != nil {
-		in.Kind, in.Mode, in.UID, in.GID = a.Kind, a.Mode, a.UID, a.GID
+		in.Mode, in.UID, in.GID = a.Mode, a.UID, a.GID
 		in.Atime, in.Mtime, in.Ctime = a.Atime, a.Mtime, a.Ctime
 		in.Symlink, in.Rdev, in.Created = a.Symlink, a.Rdev, a.Created
 	}
-	if in.Kind == 0 && len(ds) > 0 {
-		in.Kind = s.tree[ds[0]].M.Kind
-	}
-	if in.Kind == 0 && c != nil {
-		in.Kind = KindFile
-	}
+	in.Kind, _ = s.inodeKind(id)
 	if in.Kind == KindDir {
 		if id == RootID || (len(ds) > 0 && s.live(id)) {
 			in.Nlink = uint32(2 + s.subdirs[id] + s.der.shownDirs[id])
@@ -480,6 +475,21 @@ func (v *View) Inode(id InodeID) (Inode, error) {
 		in.Version = c.Versions[w].ID
 	}
 	return in, nil
+}
+
+// inodeKind returns an inode's kind: its kind register, else the kind its
+// dentries name, else a file if it only has content; false without state.
+func (s *state) inodeKind(id InodeID) (Kind, bool) {
+	a, c, ds := s.attrs[id], s.content[id], s.inodeDentries[id]
+	switch {
+	case a != nil && a.Kind != 0:
+		return a.Kind, true
+	case len(ds) > 0:
+		return s.tree[ds[0]].M.Kind, true
+	case c != nil:
+		return KindFile, true
+	}
+	return 0, a != nil
 }
 
 // Version returns one content version of a file (Ref.Version zero: the
@@ -629,11 +639,10 @@ func (v *View) ChunkRefs(fn func(ChunkID)) {
 			continue
 		}
 		for _, x := range c.Versions {
-			for _, ch := range x.Content.Chunks {
-				if !ch.IsZero() {
-					fn(ch)
-				}
-			}
+			x.Content.EachChunk(0, func(_ int64, ch ChunkID) bool {
+				fn(ch)
+				return true
+			})
 		}
 	}
 }
