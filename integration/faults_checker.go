@@ -114,7 +114,7 @@ func (c *faultCluster) convergence() (string, map[string]fileEntry) {
 	short := 0
 	var example string
 	for p, e := range first {
-		if e.dir || e.size < faultInlineMax {
+		if e.dir || e.size <= faultInlineMax {
 			continue
 		}
 		for off := 0; off < len(e.data); off += faultChunkSize {
@@ -160,82 +160,122 @@ func (c *faultCluster) check(res *FaultResult, clients []*faultClient, tree map[
 	for _, fc := range clients {
 		res.OpsAcked += fc.acked
 		res.OpsUnknown += fc.unknown
+		// Every entry below the client's directory, by path relative to it.
 		listing := map[string]fileEntry{}
 		for p, e := range tree {
-			if filepath.Dir(p) == fc.dir {
-				listing[filepath.Base(p)] = e
+			if rel, ok := strings.CutPrefix(p, fc.dir+string(filepath.Separator)); ok {
+				listing[rel] = e
 			}
-		}
-		problem := func(counter *int, format string, args ...any) {
-			*counter++
-			msg := fmt.Sprintf("%s: ", fc.dir) + fmt.Sprintf(format, args...)
-			res.Problems = append(res.Problems, msg)
 		}
 		for _, name := range fc.files {
-			want := fc.state[name]
-			accept := maps2(want, fc.floating[name])
-			e, present := listing[name]
-			got := ""
-			if present {
-				got = e.sha
-			}
-			if accept[got] {
-				res.Verified++
-				continue
-			}
-			if present && slices.ContainsFunc(fc.partial[name], func(pw partialWrite) bool {
-				return len(e.data) >= pw.minLen && bytes.HasPrefix(pw.full, e.data)
-			}) {
-				res.Verified++
-				res.Partial++
-				continue
-			}
-			// The expected version may survive as a conflict copy.
-			copyFound := false
-			for cn, ce := range listing {
-				if conflictOf(cn, name) && accept[ce.sha] {
-					copyFound = true
-				}
-			}
-			switch {
-			case copyFound && (!present || fc.history[got]):
-				res.Verified++
-			case present && want[""] && len(want) == 1 && fc.history[got]:
-				problem(&res.Resurrected, "%s: acknowledged delete resurrected (content %.12s)", name, got)
-			case present && !fc.history[got]:
-				problem(&res.Corrupt, "%s: content %.12s (%d bytes) was never written; want one of %v", name, got, e.size, shortSet(accept))
-			case present:
-				problem(&res.Lost, "%s: holds an older version %.12s; acknowledged %v lost", name, got, shortSet(accept))
-			default:
-				problem(&res.Lost, "%s: missing; acknowledged content %v lost", name, shortSet(accept))
-			}
+			c.checkFile(res, fc, name, listing)
 		}
-		for name, e := range listing {
-			if slices.Contains(fc.files, name) {
-				continue
-			}
-			isCopy := false
-			for _, f := range fc.files {
-				isCopy = isCopy || conflictOf(name, f)
-			}
-			switch {
-			case isCopy && fc.history[e.sha]:
-				c.logf("checker: conflict copy %s/%s (content %.12s) — owner ops are sequential, so this is unexpected but loses nothing", fc.dir, name, e.sha)
-			case isCopy:
-				problem(&res.Corrupt, "conflict copy %s holds content %.12s that was never written", name, e.sha)
-			case strings.HasPrefix(name, ".clusterf-upload-"):
-				res.UploadTemps++
-				res.Problems = append(res.Problems, fmt.Sprintf("%s: leftover REST upload temporary %s (%d bytes) visible in the tree (product finding; not data loss)", fc.dir, name, e.size))
-			default:
-				problem(&res.Unexpected, "unexpected entry %s (%d bytes, %.12s)", name, e.size, e.sha)
-			}
-		}
+		c.checkDirs(res, fc, listing)
+		c.checkExtra(res, fc, listing)
 	}
 	for p := range tree {
 		top := strings.SplitN(p, string(filepath.Separator), 2)[0]
 		if !slices.ContainsFunc(clients, func(fc *faultClient) bool { return fc.dir == top }) {
 			res.Unexpected++
 			res.Problems = append(res.Problems, "unexpected entry at the root: "+p)
+		}
+	}
+}
+
+// problem counts a violation and describes it.
+func (res *FaultResult) problem(counter *int, fc *faultClient, format string, args ...any) {
+	*counter++
+	res.Problems = append(res.Problems, fmt.Sprintf("%s: ", fc.dir)+fmt.Sprintf(format, args...))
+}
+
+// conflictCopy reports whether path cn is a conflict copy of file name
+// (same directory).
+func conflictCopy(cn, name string) bool {
+	return filepath.Dir(cn) == filepath.Dir(name) && conflictOf(filepath.Base(cn), filepath.Base(name))
+}
+
+// checkFile checks one of the client's files against its model.
+func (c *faultCluster) checkFile(res *FaultResult, fc *faultClient, name string, listing map[string]fileEntry) {
+	want := fc.state[name]
+	accept := maps2(want, fc.floating[name])
+	e, present := listing[name]
+	got := ""
+	if present {
+		got = e.sha
+	}
+	if accept[got] && !e.dir {
+		res.Verified++
+		return
+	}
+	if present && !e.dir && slices.ContainsFunc(fc.partial[name], func(pw partialWrite) bool {
+		return len(e.data) >= pw.minLen && bytes.HasPrefix(pw.full, e.data)
+	}) {
+		res.Verified++
+		res.Partial++
+		return
+	}
+	// The expected version may survive as a conflict copy.
+	copyFound := false
+	for cn, ce := range listing {
+		if !ce.dir && conflictCopy(cn, name) && accept[ce.sha] {
+			copyFound = true
+		}
+	}
+	switch {
+	case e.dir:
+		res.problem(&res.Unexpected, fc, "%s: a directory where a file should be", name)
+	case copyFound && (!present || fc.history[got]):
+		res.Verified++
+	case present && want[""] && len(want) == 1 && fc.history[got]:
+		res.problem(&res.Resurrected, fc, "%s: acknowledged delete resurrected (content %.12s)", name, got)
+	case present && !fc.history[got]:
+		res.problem(&res.Corrupt, fc, "%s: content %.12s (%d bytes) was never written; want one of %v", name, got, e.size, shortSet(accept))
+	case present:
+		res.problem(&res.Lost, fc, "%s: holds an older version %.12s; acknowledged %v lost", name, got, shortSet(accept))
+	default:
+		res.problem(&res.Lost, fc, "%s: missing; acknowledged content %v lost", name, shortSet(accept))
+	}
+}
+
+// checkDirs checks the subdirectories a delete-heavy client removes as a
+// whole: one whose acknowledged removal was the last word must be gone, one
+// acknowledged created and not removed since must be there.
+func (c *faultCluster) checkDirs(res *FaultResult, fc *faultClient, listing map[string]fileEntry) {
+	for _, d := range fc.dirs {
+		e, ok := listing[d]
+		accept := maps2(fc.dirState[d], fc.dirFloat[d])
+		switch {
+		case ok && !e.dir:
+			res.problem(&res.Unexpected, fc, "%s: a file (%d bytes, %.12s) where a directory should be", d, e.size, e.sha)
+		case ok && !accept["d"]:
+			res.problem(&res.Resurrected, fc, "%s/: acknowledged recursive delete resurrected the directory", d)
+		case !ok && !accept[""]:
+			res.problem(&res.Lost, fc, "%s/: acknowledged directory missing", d)
+		}
+	}
+}
+
+// checkExtra checks the entries the client never named: conflict copies of
+// its files, REST upload temporaries, or unexpected.
+func (c *faultCluster) checkExtra(res *FaultResult, fc *faultClient, listing map[string]fileEntry) {
+	for name, e := range listing {
+		if slices.Contains(fc.files, name) || slices.Contains(fc.dirs, name) {
+			continue
+		}
+		isCopy := !e.dir && slices.ContainsFunc(fc.files, func(f string) bool { return conflictCopy(name, f) })
+		switch {
+		case isCopy && fc.history[e.sha]:
+			res.Conflicts++
+			res.Problems = append(res.Problems, fmt.Sprintf("%s: conflict copy %s of a single-owner file (product finding; loses nothing)", fc.dir, name))
+			c.logf("checker: conflict copy %s/%s (content %.12s) — owner ops are sequential, so this is unexpected but loses nothing; the client's ops on it:\n%s",
+				fc.dir, name, e.sha, fc.opsOn(name))
+		case isCopy:
+			res.problem(&res.Corrupt, fc, "conflict copy %s holds content %.12s that was never written", name, e.sha)
+		case strings.HasPrefix(filepath.Base(name), ".clusterf-upload-"):
+			res.UploadTemps++
+			res.Problems = append(res.Problems, fmt.Sprintf("%s: leftover REST upload temporary %s (%d bytes) visible in the tree (product finding; not data loss)", fc.dir, name, e.size))
+		default:
+			res.problem(&res.Unexpected, fc, "unexpected entry %s (dir=%v, %d bytes, %.12s)", name, e.dir, e.size, e.sha)
 		}
 	}
 }
@@ -290,7 +330,7 @@ func (c *faultCluster) diagnose() []string {
 					continue
 				}
 				line += fmt.Sprintf(" %s reads it (%d bytes); chunks:", c.nodes[j].NodeID(), good.size)
-				for off := 0; off < len(good.data) && good.size >= faultInlineMax; off += faultChunkSize {
+				for off := 0; off < len(good.data) && good.size > faultInlineMax; off += faultChunkSize {
 					id := chunk.Sum(good.data[off:min(off+faultChunkSize, len(good.data))]).String()
 					var on []string
 					for _, n := range c.nodes {

@@ -25,10 +25,12 @@ type faultClient struct {
 	id    int
 	dir   string // directory name at the root, owned by this client alone
 	rest  bool
+	heavy bool // delete-heavy (faults_heavy.go)
 	node  int
 	rng   *rand.Rand
-	files []string
-	tmp   string // scratch dir for REST bodies
+	files []string // names relative to dir ("f0.bin", "d0/g1.bin")
+	dirs  []string // heavy: subdirectories of dir, removed as a whole
+	tmp   string   // scratch dir for REST bodies
 
 	// Model, touched only by the client's goroutine until it stops.
 	state    map[string]map[string]bool // name -> possible content sha ("" = absent)
@@ -36,6 +38,9 @@ type faultClient struct {
 	known    map[string][]byte          // name -> exact content, when state is one present version
 	history  map[string]bool            // every content sha this client ever tried to write
 	partial  map[string][]partialWrite  // name -> failed writes that may have left a prefix
+	dirState map[string]map[string]bool // subdir -> possible states ("" absent, "d" present)
+	dirFloat map[string]map[string]bool // subdir -> effects of timed-out REST ops
+	past     [][]byte                   // heavy: recent contents, written again (deduplication against garbage)
 	acked    int
 	unknown  int
 	ops      []clientOp
@@ -45,7 +50,8 @@ func newFaultClient(c *faultCluster, id int, rest bool, node int) *faultClient {
 	fc := &faultClient{c: c, id: id, rest: rest, node: node,
 		rng:   rand.New(rand.NewPCG(c.cfg.Seed, uint64(1000+id))),
 		state: map[string]map[string]bool{}, floating: map[string]map[string]bool{},
-		known: map[string][]byte{}, history: map[string]bool{}, partial: map[string][]partialWrite{}, tmp: c.t.TempDir()}
+		known: map[string][]byte{}, history: map[string]bool{}, partial: map[string][]partialWrite{}, tmp: c.t.TempDir(),
+		dirState: map[string]map[string]bool{}, dirFloat: map[string]map[string]bool{}}
 	kind := "fuse"
 	if rest {
 		kind = "rest"
@@ -91,6 +97,24 @@ func (fc *faultClient) record(desc string, ok bool) {
 	}
 }
 
+// opsOn lists the client's operations that may have touched the file of
+// conflict copy (or file) name: on its base name, or on its directory.
+func (fc *faultClient) opsOn(name string) string {
+	base := filepath.Base(name)
+	if i := strings.Index(base, ".conflict-"); i >= 0 {
+		base = base[:i] + filepath.Ext(base)
+	}
+	file := filepath.Join(filepath.Dir(name), base)
+	var lines []string
+	for _, op := range fc.ops {
+		if strings.Contains(op.desc, " "+file+" ") || strings.Contains(op.desc, " "+file+":") ||
+			(dirOf(file) != "" && strings.Contains(op.desc, " "+dirOf(file)+":")) {
+			lines = append(lines, fmt.Sprintf("  [%6.1fs] ok=%v %s", op.at.Seconds(), op.ok, op.desc))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 func one(sha string) map[string]bool { return map[string]bool{sha: true} }
 
 // partialWrite: a FUSE write that failed (not acknowledged) may have left
@@ -130,10 +154,7 @@ func (fc *faultClient) run(stop <-chan struct{}) {
 		}
 		// Decide first (so the schedule only depends on the seed), then wait
 		// while the node is down (killed/restarting).
-		name := fc.files[fc.rng.IntN(len(fc.files))]
-		other := fc.files[fc.rng.IntN(len(fc.files))]
-		r := fc.rng.IntN(100)
-		data := fc.content(seq)
+		op := fc.next(mount, seq)
 		for fc.c.down[fc.node].Load() {
 			select {
 			case <-stop:
@@ -141,12 +162,32 @@ func (fc *faultClient) run(stop <-chan struct{}) {
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		if fc.rest {
-			fc.restOp(r, name, data)
-		} else {
-			fc.fuseOp(mount, r, name, other, data)
+		start := time.Now()
+		op()
+		if d := time.Since(start); d > 20*time.Second && len(fc.ops) > 0 {
+			// Slow operations make the clients' stop after the healing slow.
+			fc.c.logf("client %s: an operation took %v: %s", fc.dir, d.Round(100*time.Millisecond), fc.ops[len(fc.ops)-1].desc)
 		}
 	}
+}
+
+// next draws the client's next operation.
+func (fc *faultClient) next(mount string, seq int) func() {
+	if fc.heavy {
+		pl := fc.heavyPlan(seq)
+		if fc.rest {
+			return func() { fc.heavyRESTOp(pl) }
+		}
+		return func() { fc.heavyFuseOp(mount, pl) }
+	}
+	name := fc.files[fc.rng.IntN(len(fc.files))]
+	other := fc.files[fc.rng.IntN(len(fc.files))]
+	r := fc.rng.IntN(100)
+	data := fc.content(seq)
+	if fc.rest {
+		return func() { fc.restOp(r, name, data) }
+	}
+	return func() { fc.fuseOp(mount, r, name, other, data) }
 }
 
 func (fc *faultClient) fuseOp(mount string, r int, name, other string, data []byte) {
@@ -237,41 +278,65 @@ func childFS(stdin []byte, name string, args ...string) error {
 }
 
 func (fc *faultClient) restOp(r int, name string, data []byte) {
-	h := fc.c.net.Hosts[fc.node]
-	url := "http://127.0.0.1:8080/api/files/" + fc.dir + "/" + name
-	args := []string{"-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30"}
-	var sha string
 	if r < 25 {
-		args = append(args, "-X", "DELETE", url)
+		fc.restDelete(name)
 	} else {
-		body := filepath.Join(fc.tmp, "body")
-		if err := os.WriteFile(body, data, 0o644); err != nil {
-			return // the test is ending (its temp dir is gone)
-		}
-		sha = shaHex(data)
-		args = append(args, "-X", "PUT", "--data-binary", "@"+body, url)
+		fc.restPut(name, data)
 	}
+}
+
+func (fc *faultClient) restURL(name string) string {
+	return "http://127.0.0.1:8080/api/files/" + fc.dir + "/" + name
+}
+
+// restCall runs one request on the client's node and records it: ok when
+// it was acknowledged (2xx); noAnswer when there was none (timeout,
+// connection reset): such a request may still be applied later, after the
+// client's next operations.
+func (fc *faultClient) restCall(desc string, args ...string) (ok, noAnswer bool) {
+	h := fc.c.net.Hosts[fc.node]
+	args = append([]string{"-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30"}, args...)
 	out, err := h.Curl(40*time.Second, args...)
 	code := strings.TrimSpace(out)
-	ok := err == nil && (code == "201" || code == "204" || code == "200")
-	what := "put"
-	if sha == "" {
-		what = "delete"
+	ok = err == nil && (code == "201" || code == "204" || code == "200")
+	fc.record(fmt.Sprintf("%s: code=%q err=%v", desc, code, err), ok)
+	return ok, err != nil || code == "000"
+}
+
+// restPut uploads data as name (parents are created).
+func (fc *faultClient) restPut(name string, data []byte) {
+	body := filepath.Join(fc.tmp, "body")
+	if err := os.WriteFile(body, data, 0o644); err != nil {
+		return // the test is ending (its temp dir is gone)
 	}
-	fc.record(fmt.Sprintf("rest %s %s %.12s: code=%q err=%v", what, name, sha, code, err), ok)
-	if sha != "" {
-		fc.history[sha] = true
-	}
-	if err != nil || code == "000" {
-		// No answer (timeout, connection reset): the request may still be
-		// applied later, after this client's next operations.
-		if fc.floating[name] == nil {
-			fc.floating[name] = map[string]bool{}
-		}
-		fc.floating[name][sha] = true
-		fc.state[name][sha] = true
-		delete(fc.known, name)
+	sha := shaHex(data)
+	ok, noAnswer := fc.restCall(fmt.Sprintf("rest put %s %.12s", name, sha), "-X", "PUT", "--data-binary", "@"+body, fc.restURL(name))
+	fc.history[sha] = true
+	if noAnswer {
+		fc.float(name, sha)
+		fc.floatDir(dirOf(name), "d")
 		return
 	}
 	fc.applied(name, sha, data, ok)
+	fc.touchDir(dirOf(name), ok)
+}
+
+// restDelete deletes the file name.
+func (fc *faultClient) restDelete(name string) {
+	ok, noAnswer := fc.restCall(fmt.Sprintf("rest delete %s ", name), "-X", "DELETE", fc.restURL(name))
+	if noAnswer {
+		fc.float(name, "")
+		return
+	}
+	fc.applied(name, "", nil, ok)
+}
+
+// float records that an unanswered request may set name to sha later.
+func (fc *faultClient) float(name, sha string) {
+	if fc.floating[name] == nil {
+		fc.floating[name] = map[string]bool{}
+	}
+	fc.floating[name][sha] = true
+	fc.state[name][sha] = true
+	delete(fc.known, name)
 }

@@ -43,6 +43,9 @@ func startFaultCluster(t *testing.T, cfg FaultConfig) *faultCluster {
 	for i, h := range c.net.Hosts {
 		args := []string{"--discovery-port", "9999", "--cluster-key", faultClusterKey,
 			"--http-port", "8080", "--chunk-size", fmt.Sprint(faultChunkSize)}
+		if cfg.GCGrace > 0 {
+			args = append(args, "--gc-grace", cfg.GCGrace.String())
+		}
 		opts := NodeOptions{NodeID: fmt.Sprintf("f%d", i), Wrap: h.Wrap(), ExtraArgs: args}
 		if cfg.TmpfsMB > 0 && i == cfg.Nodes-1 {
 			dir := t.TempDir()
@@ -58,7 +61,9 @@ func startFaultCluster(t *testing.T, cfg FaultConfig) *faultCluster {
 		c.nodes = append(c.nodes, StartNode(t, opts))
 	}
 	h0 := c.net.Hosts[0]
-	c.mustAPI(h0, "PUT", "/api/partition-sync-interval", `{"partition_sync_interval_seconds": 1}`)
+	// The repair round (and with it garbage collection and compaction)
+	// runs every partition sync interval.
+	c.mustAPI(h0, "PUT", "/api/partition-sync-interval", fmt.Sprintf(`{"partition_sync_interval_seconds": %d}`, max(1, int(cfg.RepairInterval/time.Second))))
 	c.mustAPI(h0, "PUT", "/api/replication-factor", fmt.Sprintf(`{"replication_factor": %d}`, cfg.RF))
 	return c
 }
@@ -89,8 +94,9 @@ func RunFaults(t *testing.T, cfg FaultConfig) FaultResult {
 	t.Logf("faults: seed=%d (replay with FAULTS_SEED=%d)", cfg.Seed, cfg.Seed)
 	c := startFaultCluster(t, cfg)
 	res := FaultResult{Seed: cfg.Seed}
+	meter := startGCMeter(c)
 	clients := c.makeClients()
-	c.logf("cluster of %d nodes ready, %d clients", cfg.Nodes, len(clients))
+	c.logf("cluster of %d nodes ready, %d clients (gc grace %v, repair every %v)", cfg.Nodes, len(clients), cfg.GCGrace, cfg.RepairInterval)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -106,6 +112,7 @@ func RunFaults(t *testing.T, cfg FaultConfig) FaultResult {
 
 	// Heal everything; restart crashed nodes; let clients finish.
 	c.healAll(nm)
+	res.GC.DuringFaults = meter.totals().Reclaimed
 	close(stop)
 	clientsDone := make(chan struct{})
 	go func() { wg.Wait(); close(clientsDone) }()
@@ -120,12 +127,14 @@ func RunFaults(t *testing.T, cfg FaultConfig) FaultResult {
 	tree := c.awaitConvergence(&res, healed)
 	if res.Converged {
 		c.check(&res, clients, tree)
+		c.awaitGCDrain(&res, tree)
 	} else {
 		for _, fc := range clients {
 			res.OpsAcked += fc.acked
 			res.OpsUnknown += fc.unknown
 		}
 	}
+	c.gcVerdict(&res, meter.stopAndTotal())
 	c.mu.Lock()
 	res.Problems = append(res.Problems, c.crashed...)
 	res.Crashes = len(c.crashed)
@@ -144,6 +153,10 @@ func (c *faultCluster) makeClients() []*faultClient {
 	}
 	for i := range cfg.RESTClients {
 		clients = append(clients, newFaultClient(c, cfg.FuseClients+i, true, (cfg.FuseClients+i)%cfg.Nodes))
+	}
+	for i := range cfg.HeavyFuseClients + cfg.HeavyRESTClients {
+		id := cfg.FuseClients + cfg.RESTClients + i
+		clients = append(clients, newHeavyClient(c, id, i >= cfg.HeavyFuseClients, id%cfg.Nodes))
 	}
 	m0 := c.nodes[0].Mountpoint()
 	for _, fc := range clients {
@@ -243,6 +256,7 @@ func (c *faultCluster) report(res FaultResult, clients []*faultClient) {
 	t, cfg := c.t, c.cfg
 	t.Log(res.Line())
 	fmt.Println(res.Line())
+	c.saveLogs()
 	if !res.OK() {
 		for _, p := range res.Problems {
 			t.Errorf("faults (seed %d): %s", cfg.Seed, p)
@@ -259,6 +273,27 @@ func (c *faultCluster) report(res FaultResult, clients []*faultClient) {
 			t.Logf("faults (seed %d): note: %s", cfg.Seed, p)
 		}
 	}
+}
+
+// saveLogs writes every node's full log (all its processes) to
+// $FAULTS_LOGDIR/seed-<seed>-<node>.log when FAULTS_LOGDIR is set (the
+// test's own temp dirs are removed at its end).
+func (c *faultCluster) saveLogs() {
+	dir := os.Getenv("FAULTS_LOGDIR")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("FAULTS_LOGDIR: %v", err)
+		return
+	}
+	for _, n := range c.nodes {
+		p := filepath.Join(dir, fmt.Sprintf("seed-%d-%s.log", c.cfg.Seed, n.NodeID()))
+		if err := os.WriteFile(p, []byte(n.AllStderr()), 0o644); err != nil {
+			c.t.Logf("FAULTS_LOGDIR: %v", err)
+		}
+	}
+	c.t.Logf("node logs in %s/seed-%d-*.log", dir, c.cfg.Seed)
 }
 
 // noteCrashes restarts nodes that exited without being killed by the

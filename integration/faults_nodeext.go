@@ -169,3 +169,16 @@ func (h *Host) API(t testing.TB, method, path, body string) (string, error) {
 	args = append(args, "http://127.0.0.1:8080"+path)
 	return h.Curl(40*time.Second, args...)
 }
+
+// AllStderr returns what every process of the node wrote to stderr, in
+// start order, each under a header line.
+func (n *Node) AllStderr() string {
+	n.mu.Lock()
+	procs := append([]*process(nil), n.procs...)
+	n.mu.Unlock()
+	var b strings.Builder
+	for i, p := range procs {
+		fmt.Fprintf(&b, "==== process %d/%d (%s)\n%s\n", i+1, len(procs), exitDesc(p), p.stderr.String())
+	}
+	return b.String()
+}

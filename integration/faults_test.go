@@ -19,7 +19,7 @@ import (
 //
 // Every round prints the seed first and its verdict line last:
 //
-//	faults: seed=... events=N (kill=a pause=b ...) ops_acked=... lost=0 corrupt=0 converged_in=...
+//	faults: seed=... events=N (kill=a pause=b ...) ops_acked=... lost=0 corrupt=0 ... converged_in=... reclaimed=<bytes> ... garbage_left=0 ...
 func TestFaults(t *testing.T) {
 	const fixedSeed = 20260801
 	var seeds []uint64
@@ -58,6 +58,7 @@ func TestFaults(t *testing.T) {
 			cfg.FaultPhase = phase
 			cfg.MinEvents = int(phase.Seconds() / 3)
 			cfg.ConvergeTimeout = 4 * time.Minute
+			cfg.GCDrainTimeout = 4 * time.Minute
 			return cfg
 		}
 	}
