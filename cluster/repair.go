@@ -125,12 +125,6 @@ func (c *Cluster) RepairOnce(ctx context.Context) RepairStats {
 	if c.testAfterReferenced != nil {
 		c.testAfterReferenced()
 	}
-	if !c.cfg.NoStore {
-		c.pullMissing(ctx, pl, refs, &st)
-	}
-	if ctx.Err() != nil {
-		return st
-	}
 	var excess, garbage, stored []chunk.ID
 	err := c.cfg.Chunks.List(ctx, func(id chunk.ID) error {
 		stored = append(stored, id)
@@ -154,10 +148,25 @@ func (c *Cluster) RepairOnce(ctx context.Context) RepairStats {
 		st.DroppedBytes += bytes
 	}
 	c.compact(&st)
+	// Fetching what our partitions lack comes last and has a time budget,
+	// so slow or dying holders never hold back collection and compaction.
+	if !c.cfg.NoStore && ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, repairPullBudget)
+		c.pullMissing(pctx, pl, refs, &st)
+		cancel()
+	}
 	st.Duration = time.Since(start)
 	c.recordRound(st)
 	return st
 }
+
+// Repair fetches: each chunk fetch gives up after repairFetchTimeout (a
+// holder that died but is not marked down yet), and one round fetches for
+// at most repairPullBudget; the next round goes on.
+const (
+	repairFetchTimeout = 15 * time.Second
+	repairPullBudget   = 60 * time.Second
+)
 
 // pullVerifyBytes bounds what one repair round reads to verify copies of
 // its partitions' chunks that were not verified since start.
@@ -254,7 +263,9 @@ func (c *Cluster) pullMissing(ctx context.Context, pl Placement, refs map[int][]
 			if err != nil || ok {
 				continue
 			}
-			blob, err := c.fetchFrom(ctx, holders, id)
+			fctx, cancel := context.WithTimeout(ctx, repairFetchTimeout)
+			blob, err := c.fetchFrom(fctx, holders, id)
+			cancel()
 			if err == nil {
 				err = c.cfg.Chunks.Put(ctx, id, blob)
 			}
