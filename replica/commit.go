@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"syscall"
 
 	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/chunk/lifecycle"
@@ -79,7 +81,8 @@ func (of *openFile) unlinked() bool {
 }
 
 // prepare stores the staged chunks; nil when there is nothing to commit.
-// Called with of.mu held.
+// Called with of.mu held. It costs O(chunks staged + chunks of the base),
+// never O(size): chunks no write touched are the base's or holes.
 func (of *openFile) prepare(ctx context.Context) (*staged, error) {
 	if !of.changed {
 		return nil, nil
@@ -95,24 +98,19 @@ func (of *openFile) prepare(ctx context.Context) (*staged, error) {
 		if of.size > 0 {
 			c.Inline = make([]byte, of.size)
 			if err := of.read(ctx, c.Inline, 0); err != nil {
+				st.pin.Release()
 				return nil, err
 			}
 		}
 		return st, nil
 	}
+	kept, todo := of.commitPlan()
+	stored := make([]crdt.SparseChunk, 0, len(kept)+len(todo))
 	cs := of.cs()
-	c.ChunkSize = uint32(cs)
-	c.Chunks = make([]crdt.ChunkID, (of.size+cs-1)/cs)
-	reuse := len(of.base.Chunks) > 0 && int64(of.base.ChunkSize) == cs
 	var buf []byte
-	for idx := range c.Chunks {
-		i := int64(idx)
-		if !of.dirty[i] && reuse && idx < len(of.base.Chunks) && i*cs < of.baseValid { // unchanged base chunk (pinned by of.pin)
-			c.Chunks[idx] = of.base.Chunks[idx]
-			continue
-		}
-		start := i * cs
-		end := min(start+cs, of.size)
+	for _, idx := range todo {
+		start := idx * cs
+		end := chunkEnd(start, cs, of.size)
 		if cap(buf) < int(end-start) {
 			buf = make([]byte, cs)
 		}
@@ -126,12 +124,84 @@ func (of *openFile) prepare(ctx context.Context) (*staged, error) {
 			st.pin.Release()
 			return nil, err
 		}
-		c.Chunks[idx] = id
 		if !id.IsZero() {
+			stored = append(stored, crdt.SparseChunk{Index: uint64(idx), ID: id})
 			st.fresh = append(st.fresh, chunk.ID(id))
 		}
 	}
+	stored = mergeChunks(kept, stored)
+	if len(stored) > crdt.MaxChunks {
+		st.pin.Release()
+		return nil, fmt.Errorf("commit: %d stored chunks, at most %d: %w", len(stored), crdt.MaxChunks, syscall.EFBIG)
+	}
+	*c = crdt.ChunkedContent(of.size, uint32(cs), stored)
 	return st, nil
+}
+
+// commitPlan splits the chunks of the new version: kept are the base's
+// chunks no write touched (pinned by of.pin), todo the indices to read and
+// store (ascending): staged chunks, and chunks of a base that cannot be
+// reused as it is (inline, or another chunk size).
+func (of *openFile) commitPlan() (kept []crdt.SparseChunk, todo []int64) {
+	cs := of.cs()
+	limit := min(of.baseValid, of.size) // base bytes still shown
+	todo = make([]int64, 0, len(of.dirty))
+	for idx := range of.dirty {
+		if idx*cs < of.size {
+			todo = append(todo, idx)
+		}
+	}
+	b := &of.base
+	switch {
+	case b.Chunked() && int64(b.ChunkSize) == cs:
+		b.EachChunk(0, func(idx int64, id crdt.ChunkID) bool {
+			if idx*cs >= limit {
+				return false
+			}
+			if _, staged := of.dirty[idx]; !staged {
+				kept = append(kept, crdt.SparseChunk{Index: uint64(idx), ID: id})
+			}
+			return true
+		})
+	case b.Chunked(): // another chunk size: re-cut what the base still shows
+		bcs := int64(b.ChunkSize)
+		seen := map[int64]bool{}
+		b.EachChunk(0, func(j int64, _ crdt.ChunkID) bool {
+			start := j * bcs
+			if start >= limit {
+				return false
+			}
+			for idx := start / cs; idx <= (chunkEnd(start, bcs, limit)-1)/cs; idx++ {
+				if _, staged := of.dirty[idx]; !staged && !seen[idx] {
+					seen[idx] = true
+					todo = append(todo, idx)
+				}
+			}
+			return true
+		})
+	case len(b.Inline) > 0 && limit > 0:
+		if _, staged := of.dirty[0]; !staged {
+			todo = append(todo, 0)
+		}
+	}
+	slices.Sort(todo)
+	return kept, todo
+}
+
+// mergeChunks merges two lists sorted by index with distinct indices.
+func mergeChunks(a, b []crdt.SparseChunk) []crdt.SparseChunk {
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]crdt.SparseChunk, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].Index < b[0].Index {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // record commits the metadata op of st and moves the open file onto the
@@ -149,10 +219,16 @@ func (of *openFile) record(st *staged) error {
 		if err != nil {
 			return err
 		}
+		// The content changed at the time of the last write or truncate
+		// (mtime), so the ctime is that time too (mtime == ctime, as on
+		// ext4), unless a later metadata change set a later ctime.
 		op := crdt.AttrOp{Inode: of.id, Set: crdt.AttrCtime, Ctime: now}
 		if st.mtime != 0 {
 			op.Set |= crdt.AttrMtime
-			op.Mtime = st.mtime
+			op.Mtime, op.Ctime = st.mtime, st.mtime
+			if ino, err := tx.Inode(of.id); err == nil && ino.Ctime >= st.mtime {
+				op.Set &^= crdt.AttrCtime
+			}
 		}
 		return tx.SetAttr(op)
 	})
@@ -183,10 +259,12 @@ func (of *openFile) record(st *staged) error {
 	}
 	of.baseValid, of.changed, of.mtime = c.Size, false, 0
 	if of.staging != nil {
-		clear(of.dirty)
 		if err := of.staging.Truncate(0); err != nil {
+			// Used slots may hold stale bytes: never hand them out again.
+			of.dirty, of.freeSlots = make(map[int64]int64), nil
 			return fmt.Errorf("reset staging: %w", err)
 		}
+		of.resetSlots()
 	}
 	return nil
 }

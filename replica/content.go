@@ -2,14 +2,11 @@ package replica
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
-	"syscall"
 
-	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/chunk/lifecycle"
 	"github.com/clusterf/clusterf/crdt"
 )
@@ -39,15 +36,22 @@ type openFile struct {
 	baseValid int64
 	fixed     bool // a conflict sibling: base never changes, never written
 
-	staging *os.File
-	dirty   map[int64]bool // chunk index -> held in staging
-	size    int64
-	changed bool  // differs from base: commit needed
-	mtime   int64 // pending mtime (unix ns) to commit; 0: none
+	staging   *os.File
+	dirty     map[int64]int64 // chunk index -> its slot in staging (staging.go)
+	freeSlots []int64         // zeroed slots to reuse
+	nslots    int64           // slots handed out so far
+	size      int64
+	changed   bool  // differs from base: commit needed
+	mtime     int64 // pending mtime (unix ns) to commit; 0: none
 	// gen counts writes and truncates; truncSince is the lowest size a
 	// truncate set since the running commit took its snapshot (commit.go).
 	gen        uint64
 	truncSince int64
+
+	// baseBytes caches storedBytes(base) for blocks, for version blocksVer.
+	baseBytes int64
+	blocksVer crdt.OpID
+	blocksSet bool
 
 	cacheID   crdt.ChunkID // one decoded chunk, for sequential reads
 	cacheData []byte
@@ -112,11 +116,13 @@ func (f *FS) acquire(id crdt.InodeID) (*openFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
-	switch ino.Kind {
-	case crdt.KindDir:
+	switch {
+	case ino.Kind == crdt.KindDir:
 		return nil, fmt.Errorf("open: %w", crdt.ErrIsDir)
-	case crdt.KindSymlink:
+	case ino.Kind == crdt.KindSymlink:
 		return nil, fmt.Errorf("open: %w", crdt.ErrInvalid)
+	case ino.Kind.Special():
+		return nil, fmt.Errorf("open a %v: %w", ino.Kind, ErrSpecial)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -171,11 +177,29 @@ func (f *FS) overlayOpen(a *Attr) {
 		return
 	}
 	a.Size = of.size
-	a.Blocks = (of.size + 511) / 512
+	a.Blocks = of.blocks()
 	if of.mtime != 0 {
 		a.Mtime = nsTime(of.mtime)
-		a.Ctime = a.Mtime
+		if a.Mtime.After(a.Ctime) {
+			a.Ctime = a.Mtime
+		}
 	}
+}
+
+// blocks estimates st_blocks while writes are staged: the base's stored
+// bytes plus the staged chunks the base does not have, at most the size
+// (exact again once committed). Called with of.mu held.
+func (of *openFile) blocks() int64 {
+	if of.blocksVer != of.baseVer || !of.blocksSet {
+		of.baseBytes, of.blocksVer, of.blocksSet = storedBytes(of.base), of.baseVer, true
+	}
+	n, cs := of.baseBytes, of.cs()
+	for idx := range of.dirty {
+		if start := idx * cs; start < of.size && of.base.ChunkAt(idx).IsZero() {
+			n += chunkEnd(start, cs, of.size) - start
+		}
+	}
+	return (min(n, of.size) + 511) / 512
 }
 
 func (f *FS) forgetPendingMtime(id crdt.InodeID) {
@@ -310,7 +334,7 @@ func (h *Handle) Release() error {
 	return h.fs.releaseOpen(h.of)
 }
 
-// ---- openFile internals; all called with of.mu held ----
+// ---- openFile internals; all called with of.mu held (staging.go) ----
 
 // refresh follows the committed version while nothing is staged, so a
 // handle sees writes made through other frontends or nodes.
@@ -325,223 +349,4 @@ func (of *openFile) refresh() {
 		}
 		return nil
 	})
-}
-
-func (of *openFile) cs() int64 { return int64(of.fs.chunkSize) }
-
-// read fills p from offset off; the caller clipped p to the file size.
-func (of *openFile) read(ctx context.Context, p []byte, off int64) error {
-	cs := of.cs()
-	for len(p) > 0 {
-		idx := off / cs
-		within := off % cs
-		n := int64(len(p))
-		if rest := cs - within; n > rest {
-			n = rest
-		}
-		part := p[:n]
-		if of.dirty[idx] {
-			m, err := of.staging.ReadAt(part, off)
-			if err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("read staging: %w", err)
-			}
-			clear(part[m:]) // beyond the staging file's end: zeros
-		} else if err := of.readBase(ctx, part, off); err != nil {
-			return err
-		}
-		p = p[n:]
-		off += n
-	}
-	return nil
-}
-
-// readBase fills p (within one chunk of the current chunk size) from the
-// committed base content; bytes the base does not have read as zeros.
-func (of *openFile) readBase(ctx context.Context, p []byte, off int64) error {
-	if end := off + int64(len(p)); end > of.baseValid {
-		keep := max(of.baseValid-off, 0)
-		clear(p[keep:])
-		p = p[:keep]
-	}
-	b := of.base
-	if len(b.Chunks) == 0 {
-		copyAt(p, b.Inline, off)
-		return nil
-	}
-	bcs := int64(b.ChunkSize)
-	for len(p) > 0 {
-		idx := off / bcs
-		within := off % bcs
-		n := int64(len(p))
-		if rest := bcs - within; n > rest {
-			n = rest
-		}
-		part := p[:n]
-		if idx >= int64(len(b.Chunks)) || b.Chunks[idx].IsZero() {
-			clear(part)
-		} else {
-			data, err := of.loadChunk(ctx, b.Chunks[idx])
-			if err != nil {
-				return err
-			}
-			copyAt(part, data, within)
-		}
-		p = p[n:]
-		off += n
-	}
-	return nil
-}
-
-// copyAt copies src[off:] into p, zero-filling what src does not cover.
-func copyAt(p, src []byte, off int64) {
-	n := 0
-	if off < int64(len(src)) {
-		n = copy(p, src[off:])
-	}
-	clear(p[n:])
-}
-
-// loadChunk reads and verifies one chunk (cached for sequential reads).
-func (of *openFile) loadChunk(ctx context.Context, id crdt.ChunkID) ([]byte, error) {
-	if of.cacheData != nil && of.cacheID == id {
-		return of.cacheData, nil
-	}
-	data, err := of.fs.loadChunk(ctx, id, of.id)
-	if err != nil {
-		return nil, err
-	}
-	of.cacheID, of.cacheData = id, data
-	return data, nil
-}
-
-// ensureStaging creates the staging file on first write.
-func (of *openFile) ensureStaging() error {
-	if of.staging != nil {
-		return nil
-	}
-	fh, err := os.CreateTemp(of.fs.staging, of.id.String()+"-*")
-	if err != nil {
-		return fmt.Errorf("create staging file: %w", err)
-	}
-	// The name is not needed: the file lives until its handle closes.
-	if err := os.Remove(fh.Name()); err != nil {
-		fh.Close()
-		return fmt.Errorf("unlink staging file: %w", err)
-	}
-	of.staging = fh
-	of.dirty = make(map[int64]bool)
-	return nil
-}
-
-// materialize copies chunk idx of the base into the staging file and marks
-// it dirty, so the staging file holds the whole chunk.
-func (of *openFile) materialize(ctx context.Context, idx int64) error {
-	if of.dirty[idx] {
-		return nil
-	}
-	cs := of.cs()
-	start := idx * cs
-	end := min(start+cs, of.size)
-	if end > start {
-		buf := make([]byte, end-start)
-		if err := of.readBase(ctx, buf, start); err != nil {
-			return err
-		}
-		if _, err := of.staging.WriteAt(buf, start); err != nil {
-			return fmt.Errorf("write staging: %w", err)
-		}
-	}
-	of.dirty[idx] = true
-	return nil
-}
-
-// maxSize is the largest file the chunk size allows (crdt.MaxChunks
-// chunks); writing or truncating beyond it is EFBIG.
-func (of *openFile) maxSize() int64 { return int64(crdt.MaxChunks) * of.cs() }
-
-func (of *openFile) write(p []byte, off int64) error {
-	if len(p) == 0 {
-		return nil
-	}
-	if off+int64(len(p)) > of.maxSize() || off+int64(len(p)) < off {
-		return fmt.Errorf("write at %d: files are limited to %d bytes: %w", off, of.maxSize(), syscall.EFBIG)
-	}
-	if err := of.fs.checkSpace(int64(len(p))); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	if err := of.ensureStaging(); err != nil {
-		return err
-	}
-	cs := of.cs()
-	end := off + int64(len(p))
-	for idx := off / cs; idx <= (end-1)/cs; idx++ {
-		if err := of.materialize(context.Background(), idx); err != nil {
-			return err
-		}
-	}
-	if _, err := of.staging.WriteAt(p, off); err != nil {
-		return fmt.Errorf("write staging: %w", err)
-	}
-	of.size = max(of.size, end)
-	of.changed = true
-	of.gen++
-	of.mtime = of.fs.now().UnixNano()
-	return nil
-}
-
-func (of *openFile) truncate(size int64) error {
-	if size == of.size {
-		return nil
-	}
-	if size > of.maxSize() {
-		return fmt.Errorf("truncate to %d: files are limited to %d bytes: %w", size, of.maxSize(), syscall.EFBIG)
-	}
-	if err := of.ensureStaging(); err != nil {
-		return err
-	}
-	cs := of.cs()
-	if size < of.size {
-		if size%cs != 0 {
-			if err := of.materialize(context.Background(), size/cs); err != nil {
-				return err
-			}
-		}
-		if err := of.staging.Truncate(size); err != nil {
-			return fmt.Errorf("truncate staging: %w", err)
-		}
-		of.baseValid = min(of.baseValid, size)
-		of.truncSince = min(of.truncSince, size)
-		keep := (size + cs - 1) / cs
-		for idx := range of.dirty {
-			if idx >= keep {
-				delete(of.dirty, idx)
-			}
-		}
-	}
-	of.size = size
-	of.changed = true
-	of.gen++
-	of.mtime = of.fs.now().UnixNano()
-	return nil
-}
-
-func (of *openFile) discardStaging() {
-	if of.staging != nil {
-		of.staging.Close()
-		of.staging = nil
-	}
-	of.dirty = nil
-	of.cacheData = nil
-	of.pin.Release()
-}
-
-// chunkIDs lists the stored chunks of c (holes skipped).
-func chunkIDs(c crdt.Content) []chunk.ID {
-	ids := make([]chunk.ID, 0, len(c.Chunks))
-	for _, id := range c.Chunks {
-		if !id.IsZero() {
-			ids = append(ids, chunk.ID(id))
-		}
-	}
-	return ids
 }

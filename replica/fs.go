@@ -31,6 +31,10 @@ var (
 	ErrNotSymlink = errors.New("not a symlink")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("filesystem closed")
+	// ErrSpecial is returned for content operations (open, read, write,
+	// truncate) on a FIFO, socket or device: the kernel opens those, and
+	// REST and WebDAV cannot read them.
+	ErrSpecial = errors.New("special file (FIFO, socket or device) has no content")
 )
 
 // Config builds an FS.
@@ -236,12 +240,13 @@ func (f *FS) attrOf(v *crdt.View, ref crdt.Ref) (Attr, error) {
 		a.Mode &^= 0o222
 		a.Nlink = 1
 	}
-	switch ino.Kind {
-	case crdt.KindSymlink:
+	switch {
+	case ino.Kind == crdt.KindSymlink:
 		a.Size = int64(len(ino.Symlink))
-	case crdt.KindDir:
+	case ino.Kind == crdt.KindDir:
 		a.Size = 4096
 		a.Blocks = 8
+	case ino.Kind.Special(): // no content: size 0, no blocks
 	default:
 		a.Size = content.Size
 		a.Blocks = blocksOf(content)
@@ -249,22 +254,20 @@ func (f *FS) attrOf(v *crdt.View, ref crdt.Ref) (Attr, error) {
 	return a, nil
 }
 
-func blocksOf(c crdt.Content) int64 {
-	if len(c.Inline) > 0 || len(c.Chunks) == 0 {
-		return (c.Size + 511) / 512
+func blocksOf(c crdt.Content) int64 { return (storedBytes(c) + 511) / 512 }
+
+// storedBytes counts the bytes of c that are not holes.
+func storedBytes(c crdt.Content) int64 {
+	if len(c.Inline) > 0 {
+		return int64(len(c.Inline))
 	}
 	var n int64
-	for i, id := range c.Chunks {
-		if id.IsZero() {
-			continue
-		}
-		end := int64(i+1) * int64(c.ChunkSize)
-		if end > c.Size {
-			end = c.Size
-		}
-		n += end - int64(i)*int64(c.ChunkSize)
-	}
-	return (n + 511) / 512
+	cs := int64(c.ChunkSize)
+	c.EachChunk(0, func(i int64, _ crdt.ChunkID) bool {
+		n += chunkEnd(i*cs, cs, c.Size) - i*cs
+		return true
+	})
+	return n
 }
 
 // GetAttr returns the attributes of ref.
@@ -282,8 +285,12 @@ func (f *FS) GetAttr(ctx context.Context, ref crdt.Ref) (Attr, error) {
 	return a, nil
 }
 
-// Lookup resolves name in dir.
+// Lookup resolves name in dir. A name longer than crdt.MaxNameLen is
+// ErrNameTooLong (as ext4), not ErrNotFound.
 func (f *FS) Lookup(ctx context.Context, dir crdt.InodeID, name string) (Attr, error) {
+	if len(name) > crdt.MaxNameLen {
+		return Attr{}, fmt.Errorf("lookup of a %d-byte name: %w", len(name), crdt.ErrNameTooLong)
+	}
 	var a Attr
 	err := f.meta.View(func(v *crdt.View) error {
 		e, err := v.Lookup(dir, name)
@@ -335,16 +342,24 @@ func touchDir(tx *crdt.Tx, dir crdt.InodeID, now int64) error {
 	return tx.SetAttr(crdt.AttrOp{Inode: dir, Set: crdt.AttrMtime | crdt.AttrCtime, Mtime: now, Ctime: now})
 }
 
-// create makes an inode of kind and returns its attributes.
-func (f *FS) create(dir crdt.InodeID, name string, kind crdt.Kind, mode uint32, owner Owner, symlink string) (Attr, error) {
+// create makes an inode of kind and returns its attributes. Like ext4
+// (inode_init_owner), a new inode in a set-group-ID directory gets the
+// directory's group, and a new directory there inherits the bit; the
+// kernel has applied the umask and stripped a set-group-ID bit the caller
+// may not set.
+func (f *FS) create(dir crdt.InodeID, name string, kind crdt.Kind, mode uint32, owner Owner, symlink string, rdev uint32) (Attr, error) {
 	now := f.now().UnixNano()
 	var id crdt.InodeID
 	_, err := f.update(func(tx *crdt.Tx) error {
+		na := crdt.NewAttrs{Mode: mode & 0o7777, UID: owner.UID, GID: owner.GID, Symlink: symlink, Rdev: rdev, Time: now}
+		if d, err := tx.Inode(dir); err == nil && d.Mode&syscall.S_ISGID != 0 {
+			na.GID = d.GID
+			if kind == crdt.KindDir {
+				na.Mode |= syscall.S_ISGID
+			}
+		}
 		var err error
-		id, err = tx.Create(dir, name, kind, crdt.NewAttrs{
-			Mode: mode & 0o7777, UID: owner.UID, GID: owner.GID, Symlink: symlink, Time: now,
-		})
-		if err != nil {
+		if id, err = tx.Create(dir, name, kind, na); err != nil {
 			return err
 		}
 		return touchDir(tx, dir, now)
@@ -357,7 +372,19 @@ func (f *FS) create(dir crdt.InodeID, name string, kind crdt.Kind, mode uint32, 
 
 // Mkdir creates a directory.
 func (f *FS) Mkdir(ctx context.Context, dir crdt.InodeID, name string, mode uint32, owner Owner) (Attr, error) {
-	return f.create(dir, name, crdt.KindDir, mode, owner, "")
+	return f.create(dir, name, crdt.KindDir, mode, owner, "", 0)
+}
+
+// Mknod creates a FIFO, socket or device node (rdev: the device number,
+// as the kernel encodes it).
+func (f *FS) Mknod(ctx context.Context, dir crdt.InodeID, name string, kind crdt.Kind, mode, rdev uint32, owner Owner) (Attr, error) {
+	if !kind.Special() {
+		return Attr{}, fmt.Errorf("mknod %q of kind %v: %w", name, kind, crdt.ErrInvalid)
+	}
+	if kind != crdt.KindCharDev && kind != crdt.KindBlockDev {
+		rdev = 0
+	}
+	return f.create(dir, name, kind, mode, owner, "", rdev)
 }
 
 // Symlink creates a symbolic link to target.
@@ -365,12 +392,12 @@ func (f *FS) Symlink(ctx context.Context, dir crdt.InodeID, name, target string,
 	if target == "" || len(target) > 4095 {
 		return Attr{}, fmt.Errorf("symlink %q: %w", name, crdt.ErrInvalid)
 	}
-	return f.create(dir, name, crdt.KindSymlink, 0o777, owner, target)
+	return f.create(dir, name, crdt.KindSymlink, 0o777, owner, target, 0)
 }
 
 // Create creates an empty regular file and opens it.
 func (f *FS) Create(ctx context.Context, dir crdt.InodeID, name string, mode uint32, owner Owner, flags int) (Attr, *Handle, error) {
-	a, err := f.create(dir, name, crdt.KindFile, mode, owner, "")
+	a, err := f.create(dir, name, crdt.KindFile, mode, owner, "", 0)
 	if err != nil {
 		return Attr{}, nil, err
 	}
@@ -462,11 +489,21 @@ func (f *FS) Rename(ctx context.Context, oldDir crdt.InodeID, oldName string, ne
 		if err != nil {
 			return err
 		}
+		dst, derr := tx.Lookup(newDir, newName)
 		if err := tx.Rename(oldDir, oldName, newDir, newName, flags); err != nil {
 			return err
 		}
 		if err := tx.SetAttr(crdt.AttrOp{Inode: e.Ref.Inode, Set: crdt.AttrCtime, Ctime: now}); err != nil {
 			return err
+		}
+		// The replaced or exchanged inode changed too (its link count or
+		// its place), as on ext4 and tmpfs.
+		if derr == nil && dst.Ref.Inode != e.Ref.Inode {
+			if ino, err := tx.Inode(dst.Ref.Inode); err == nil && (ino.Nlink > 0 || flags&crdt.RenameExchange != 0) {
+				if err := tx.SetAttr(crdt.AttrOp{Inode: dst.Ref.Inode, Set: crdt.AttrCtime, Ctime: now}); err != nil {
+					return err
+				}
+			}
 		}
 		if err := touchDir(tx, oldDir, now); err != nil {
 			return err
@@ -490,6 +527,12 @@ type SetAttrIn struct {
 	Size  *int64
 	Atime *time.Time
 	Mtime *time.Time
+	// AtimeNow and MtimeNow set the time to now (UTIME_NOW): the same now
+	// as the ctime, as the kernel does for local filesystems.
+	AtimeNow, MtimeNow bool
+	// Touch changes only the ctime when nothing else is set (chown(f, -1,
+	// -1) changes the ctime on ext4 and tmpfs).
+	Touch bool
 }
 
 // SetAttr changes attributes of a file, directory or symlink. A size change
@@ -518,6 +561,12 @@ func (f *FS) SetAttr(ctx context.Context, ref crdt.Ref, in SetAttrIn) (Attr, err
 		op.Set |= crdt.AttrGID
 		op.GID = *in.GID
 	}
+	if in.AtimeNow {
+		in.Atime = &now
+	}
+	if in.MtimeNow {
+		in.Mtime = &now
+	}
 	if in.Atime != nil {
 		op.Set |= crdt.AttrAtime
 		op.Atime = in.Atime.UnixNano()
@@ -526,7 +575,7 @@ func (f *FS) SetAttr(ctx context.Context, ref crdt.Ref, in SetAttrIn) (Attr, err
 		op.Set |= crdt.AttrMtime
 		op.Mtime = in.Mtime.UnixNano()
 	}
-	if op.Set != 0 {
+	if op.Set != 0 || (in.Touch && in.Size == nil) {
 		op.Set |= crdt.AttrCtime
 		op.Ctime = now.UnixNano()
 		if _, err := f.update(func(tx *crdt.Tx) error { return tx.SetAttr(op) }); err != nil {
@@ -537,127 +586,4 @@ func (f *FS) SetAttr(ctx context.Context, ref crdt.Ref, in SetAttrIn) (Attr, err
 		}
 	}
 	return f.GetAttr(ctx, ref)
-}
-
-// Xattrs.
-
-// GetXattr reads an extended attribute.
-func (f *FS) GetXattr(ctx context.Context, id crdt.InodeID, name string) ([]byte, error) {
-	var val []byte
-	err := f.meta.View(func(v *crdt.View) error {
-		var err error
-		val, err = v.Xattr(id, name)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("getxattr %q: %w", name, err)
-	}
-	return val, nil
-}
-
-// ListXattr lists extended attribute names.
-func (f *FS) ListXattr(ctx context.Context, id crdt.InodeID) ([]string, error) {
-	var names []string
-	err := f.meta.View(func(v *crdt.View) error {
-		var err error
-		names, err = v.ListXattr(id)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listxattr: %w", err)
-	}
-	return names, nil
-}
-
-// XattrFlags mirror setxattr(2).
-const (
-	XattrCreate  = 1 // fail with ErrExist if it exists
-	XattrReplace = 2 // fail with ErrNoAttr if it does not exist
-)
-
-// MaxXattrSize bounds one extended attribute value (as Linux XATTR_SIZE_MAX).
-const MaxXattrSize = 64 << 10
-
-// SetXattr sets an extended attribute.
-func (f *FS) SetXattr(ctx context.Context, id crdt.InodeID, name string, value []byte, flags int) error {
-	if name == "" || len(name) > 255 {
-		return fmt.Errorf("setxattr: %w", crdt.ErrInvalid)
-	}
-	if len(value) > MaxXattrSize {
-		return fmt.Errorf("setxattr %q: %w", name, syscall.E2BIG)
-	}
-	_, err := f.update(func(tx *crdt.Tx) error {
-		_, err := tx.Xattr(id, name)
-		exists := err == nil
-		if err != nil && !errors.Is(err, crdt.ErrNoAttr) {
-			return err
-		}
-		if flags&XattrCreate != 0 && exists {
-			return crdt.ErrExist
-		}
-		if flags&XattrReplace != 0 && !exists {
-			return crdt.ErrNoAttr
-		}
-		if err := tx.SetXattr(id, name, value); err != nil {
-			return err
-		}
-		return tx.SetAttr(crdt.AttrOp{Inode: id, Set: crdt.AttrCtime, Ctime: f.now().UnixNano()})
-	})
-	if err != nil {
-		return fmt.Errorf("setxattr %q: %w", name, err)
-	}
-	return nil
-}
-
-// RemoveXattr removes an extended attribute.
-func (f *FS) RemoveXattr(ctx context.Context, id crdt.InodeID, name string) error {
-	_, err := f.update(func(tx *crdt.Tx) error { return tx.RemoveXattr(id, name) })
-	if err != nil {
-		return fmt.Errorf("removexattr %q: %w", name, err)
-	}
-	return nil
-}
-
-// checkSpace fails with ENOSPC when writing n more bytes would eat into
-// the space reserved for metadata.
-func (f *FS) checkSpace(n int64) error {
-	if f.reserve < 0 {
-		return nil
-	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(f.statfsDir, &st); err != nil {
-		return nil // cannot tell: let the write itself fail if it must
-	}
-	if free := int64(st.Bavail) * st.Bsize; free-n < f.reserve {
-		return fmt.Errorf("%d bytes free, %d kept for metadata: %w", free, f.reserve, syscall.ENOSPC)
-	}
-	return nil
-}
-
-// Statfs describes capacity.
-type Statfs struct {
-	Blocks, Bfree, Bavail uint64 // in units of Bsize
-	Files, Ffree          uint64
-	Bsize                 uint32
-	NameLen               uint32
-}
-
-// Statfs reports the capacity of the local data disk and the namespace size.
-func (f *FS) Statfs(ctx context.Context) (Statfs, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(f.statfsDir, &st); err != nil {
-		return Statfs{}, fmt.Errorf("statfs %s: %w", f.statfsDir, err)
-	}
-	var stats crdt.Stats
-	_ = f.meta.View(func(v *crdt.View) error { stats = v.Stats(); return nil })
-	files := uint64(stats.Files + stats.Dirs + stats.Symlinks)
-	return Statfs{
-		Blocks:  st.Blocks,
-		Bfree:   st.Bfree,
-		Bavail:  st.Bavail,
-		Bsize:   uint32(st.Bsize),
-		Files:   files + st.Ffree,
-		Ffree:   st.Ffree,
-		NameLen: crdt.MaxNameLen,
-	}, nil
 }

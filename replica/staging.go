@@ -1,0 +1,371 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/crdt"
+)
+
+// The staging file of an open file holds every chunk a write or truncate
+// touched, whole, in a slot of its own: chunk idx lives at
+// of.dirty[idx]*cs in the staging file, not at its offset in the file, so
+// a write at 1 PiB costs one slot (the data dir's filesystem never sees
+// the offset) and the staging file grows with the chunks written only.
+// Slots freed by a truncate are reused; a slot is all zeros when it is
+// handed out (new slots lie past the staging file's end, freed ones are
+// punched or zeroed), so a chunk the base does not have needs no copy.
+
+// MaxFileSize is the largest file size: the kernel's own limit for FUSE
+// (MAX_LFS_FILESIZE) and tmpfs's. What a file stores is bounded by
+// crdt.MaxChunks chunks instead (errStoredChunks).
+const MaxFileSize = math.MaxInt64
+
+// ---- all called with of.mu held ----
+
+func (of *openFile) cs() int64 { return int64(of.fs.chunkSize) }
+
+// chunkEnd is the end of chunk idx (start s) in a file of size, without
+// overflowing near MaxFileSize.
+func chunkEnd(s, cs, size int64) int64 {
+	if size-s > cs {
+		return s + cs
+	}
+	return size
+}
+
+// read fills p from offset off; the caller clipped p to the file size.
+func (of *openFile) read(ctx context.Context, p []byte, off int64) error {
+	cs := of.cs()
+	for len(p) > 0 {
+		idx := off / cs
+		within := off % cs
+		n := int64(len(p))
+		if rest := cs - within; n > rest {
+			n = rest
+		}
+		part := p[:n]
+		if slot, ok := of.dirty[idx]; ok {
+			m, err := of.staging.ReadAt(part, slot*cs+within)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("read staging: %w", err)
+			}
+			clear(part[m:]) // beyond the staging file's end: zeros
+		} else if err := of.readBase(ctx, part, off); err != nil {
+			return err
+		}
+		p = p[n:]
+		off += n
+	}
+	return nil
+}
+
+// readBase fills p (within one chunk of the current chunk size) from the
+// committed base content; bytes the base does not have read as zeros.
+func (of *openFile) readBase(ctx context.Context, p []byte, off int64) error {
+	if rest := of.baseValid - off; int64(len(p)) > rest {
+		keep := max(rest, 0)
+		clear(p[keep:])
+		p = p[:keep]
+	}
+	b := &of.base
+	if !b.Chunked() {
+		copyAt(p, b.Inline, off)
+		return nil
+	}
+	bcs := int64(b.ChunkSize)
+	for len(p) > 0 {
+		idx := off / bcs
+		within := off % bcs
+		n := int64(len(p))
+		if rest := bcs - within; n > rest {
+			n = rest
+		}
+		part := p[:n]
+		if id := b.ChunkAt(idx); id.IsZero() {
+			clear(part)
+		} else {
+			data, err := of.loadChunk(ctx, id)
+			if err != nil {
+				return err
+			}
+			copyAt(part, data, within)
+		}
+		p = p[n:]
+		off += n
+	}
+	return nil
+}
+
+// baseHas reports whether the base holds bytes in [start, end) that are
+// still valid (else the range reads as zeros).
+func (of *openFile) baseHas(start, end int64) bool {
+	end = min(end, of.baseValid)
+	if start >= end {
+		return false
+	}
+	b := &of.base
+	if !b.Chunked() {
+		return start < int64(len(b.Inline))
+	}
+	bcs := int64(b.ChunkSize)
+	found := false
+	b.EachChunk(start/bcs, func(idx int64, _ crdt.ChunkID) bool {
+		found = idx*bcs < end
+		return false
+	})
+	return found
+}
+
+// copyAt copies src[off:] into p, zero-filling what src does not cover.
+func copyAt(p, src []byte, off int64) {
+	n := 0
+	if off < int64(len(src)) {
+		n = copy(p, src[off:])
+	}
+	clear(p[n:])
+}
+
+// loadChunk reads and verifies one chunk (cached for sequential reads).
+func (of *openFile) loadChunk(ctx context.Context, id crdt.ChunkID) ([]byte, error) {
+	if of.cacheData != nil && of.cacheID == id {
+		return of.cacheData, nil
+	}
+	data, err := of.fs.loadChunk(ctx, id, of.id)
+	if err != nil {
+		return nil, err
+	}
+	of.cacheID, of.cacheData = id, data
+	return data, nil
+}
+
+// ensureStaging creates the staging file on first write.
+func (of *openFile) ensureStaging() error {
+	if of.staging != nil {
+		return nil
+	}
+	fh, err := os.CreateTemp(of.fs.staging, of.id.String()+"-*")
+	if err != nil {
+		return fmt.Errorf("create staging file: %w", err)
+	}
+	// The name is not needed: the file lives until its handle closes.
+	if err := os.Remove(fh.Name()); err != nil {
+		fh.Close()
+		return fmt.Errorf("unlink staging file: %w", err)
+	}
+	of.staging = fh
+	of.resetSlots()
+	return nil
+}
+
+// resetSlots forgets every staged chunk (the staging file was emptied).
+func (of *openFile) resetSlots() {
+	of.dirty = make(map[int64]int64)
+	of.freeSlots, of.nslots = nil, 0
+}
+
+// newSlot hands out an all-zero slot.
+func (of *openFile) newSlot() int64 {
+	if n := len(of.freeSlots); n > 0 {
+		s := of.freeSlots[n-1]
+		of.freeSlots = of.freeSlots[:n-1]
+		return s
+	}
+	of.nslots++
+	return of.nslots - 1
+}
+
+// zeroStaging makes [off, off+n) of the staging file read as zeros.
+func (of *openFile) zeroStaging(off, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	err := unix.Fallocate(int(of.staging.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.ENOSYS) {
+		return fmt.Errorf("zero staging: %w", err)
+	}
+	zeros := make([]byte, min(n, 1<<20))
+	for n > 0 {
+		w := min(n, int64(len(zeros)))
+		if _, err := of.staging.WriteAt(zeros[:w], off); err != nil {
+			return fmt.Errorf("zero staging: %w", err)
+		}
+		off, n = off+w, n-w
+	}
+	return nil
+}
+
+// dropSlot un-stages chunk idx and frees its slot, zeroed.
+func (of *openFile) dropSlot(idx int64) error {
+	slot := of.dirty[idx]
+	delete(of.dirty, idx)
+	if err := of.zeroStaging(slot*of.cs(), of.cs()); err != nil {
+		return err
+	}
+	of.freeSlots = append(of.freeSlots, slot)
+	return nil
+}
+
+// materialize gives chunk idx a slot holding the base's bytes of it, so
+// the staging file holds the whole chunk.
+func (of *openFile) materialize(ctx context.Context, idx int64) error {
+	if _, ok := of.dirty[idx]; ok {
+		return nil
+	}
+	if err := of.checkStoredLimit(idx); err != nil {
+		return err
+	}
+	cs := of.cs()
+	slot := of.newSlot()
+	start := idx * cs
+	if end := chunkEnd(start, cs, of.size); end > start && of.baseHas(start, end) {
+		buf := make([]byte, end-start)
+		err := of.readBase(ctx, buf, start)
+		if err == nil {
+			if _, err = of.staging.WriteAt(buf, slot*cs); err != nil {
+				err = fmt.Errorf("write staging: %w", err)
+			}
+		}
+		if err != nil {
+			if zerr := of.zeroStaging(slot*cs, cs); zerr == nil { // else the slot is lost
+				of.freeSlots = append(of.freeSlots, slot)
+			}
+			return err
+		}
+	}
+	of.dirty[idx] = slot
+	return nil
+}
+
+// checkStoredLimit fails with EFBIG when staging chunk idx would give the
+// file more than crdt.MaxChunks stored chunks (one op must fit a frame).
+// Exact counting happens only close to the limit.
+func (of *openFile) checkStoredLimit(idx int64) error {
+	if len(of.dirty)+of.base.StoredChunks() < crdt.MaxChunks {
+		return nil
+	}
+	n := len(of.dirty)
+	bcs := int64(max(of.base.ChunkSize, 1))
+	of.base.EachChunk(0, func(i int64, _ crdt.ChunkID) bool {
+		if i*bcs >= min(of.baseValid, of.size) {
+			return false
+		}
+		if _, ok := of.dirty[i]; !ok {
+			n++
+		}
+		return true
+	})
+	if n < crdt.MaxChunks {
+		return nil
+	}
+	return fmt.Errorf("chunk %d: a file stores at most %d chunks (%d bytes of data): %w",
+		idx, crdt.MaxChunks, int64(crdt.MaxChunks)*of.cs(), syscall.EFBIG)
+}
+
+func (of *openFile) write(p []byte, off int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	end := off + int64(len(p))
+	if end < off || end > MaxFileSize {
+		return fmt.Errorf("write at %d: files are limited to %d bytes: %w", off, int64(MaxFileSize), syscall.EFBIG)
+	}
+	if err := of.fs.checkSpace(int64(len(p))); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := of.ensureStaging(); err != nil {
+		return err
+	}
+	cs := of.cs()
+	for idx := off / cs; idx <= (end-1)/cs; idx++ {
+		if err := of.materialize(context.Background(), idx); err != nil {
+			return err
+		}
+	}
+	for o, q := off, p; len(q) > 0; {
+		within := o % cs
+		n := min(int64(len(q)), cs-within)
+		if _, err := of.staging.WriteAt(q[:n], of.dirty[o/cs]*cs+within); err != nil {
+			return fmt.Errorf("write staging: %w", err)
+		}
+		o, q = o+n, q[n:]
+	}
+	of.size = max(of.size, end)
+	of.changed = true
+	of.gen++
+	of.mtime = of.fs.now().UnixNano()
+	return nil
+}
+
+func (of *openFile) truncate(size int64) error {
+	if size == of.size {
+		return nil
+	}
+	if size > MaxFileSize || size < 0 {
+		return fmt.Errorf("truncate to %d: files are limited to %d bytes: %w", size, int64(MaxFileSize), syscall.EFBIG)
+	}
+	if err := of.ensureStaging(); err != nil {
+		return err
+	}
+	cs := of.cs()
+	if size < of.size {
+		if within := size % cs; within != 0 {
+			if err := of.materialize(context.Background(), size/cs); err != nil {
+				return err
+			}
+			// Bytes past the new end read as zeros if the file grows again.
+			if err := of.zeroStaging(of.dirty[size/cs]*cs+within, cs-within); err != nil {
+				return err
+			}
+		}
+		of.baseValid = min(of.baseValid, size)
+		of.truncSince = min(of.truncSince, size)
+		keep := size / cs // chunks still (partly) inside the file
+		if size%cs != 0 {
+			keep++
+		}
+		for idx := range of.dirty {
+			if idx >= keep {
+				if err := of.dropSlot(idx); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	of.size = size
+	of.changed = true
+	of.gen++
+	of.mtime = of.fs.now().UnixNano()
+	return nil
+}
+
+func (of *openFile) discardStaging() {
+	if of.staging != nil {
+		of.staging.Close()
+		of.staging = nil
+	}
+	of.dirty = nil
+	of.cacheData = nil
+	of.pin.Release()
+}
+
+// chunkIDs lists the stored chunks of c (holes skipped).
+func chunkIDs(c crdt.Content) []chunk.ID {
+	ids := make([]chunk.ID, 0, c.StoredChunks())
+	c.EachChunk(0, func(_ int64, id crdt.ChunkID) bool {
+		ids = append(ids, chunk.ID(id))
+		return true
+	})
+	return ids
+}
