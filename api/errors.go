@@ -56,7 +56,8 @@ func statusOf(err error) (int, string) {
 	case errors.Is(err, crdt.ErrExist), errors.Is(err, crdt.ErrNotEmpty),
 		errors.Is(err, crdt.ErrIsDir), errors.Is(err, crdt.ErrNotDir),
 		errors.Is(err, crdt.ErrCrossDevice), errors.Is(err, replica.ErrReadOnly),
-		errors.Is(err, replica.ErrNotSymlink), errors.Is(err, ErrMemberUp):
+		errors.Is(err, replica.ErrNotSymlink), errors.Is(err, ErrMemberUp),
+		errors.Is(err, replica.ErrSpecial), errors.Is(err, crdt.ErrTooManyLinks):
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return http.StatusInsufficientStorage, "insufficient storage"

@@ -83,6 +83,9 @@ func (s *Server) getFile(c echo.Context) error {
 	case crdt.KindSymlink:
 		return httpErr(http.StatusConflict, "/"+p+" is a symbolic link (see /api/metadata for its target)")
 	}
+	if a.Kind.Special() {
+		return specialErr(p, a.Kind)
+	}
 	return s.serveFile(c, p, a)
 }
 
@@ -214,6 +217,8 @@ func (s *Server) putFile(c echo.Context) error {
 		return err
 	case exists && cur.Kind == crdt.KindDir:
 		return httpErr(http.StatusConflict, "/"+p+" is a directory")
+	case exists && cur.Kind.Special():
+		return specialErr(p, cur.Kind)
 	}
 	if err := s.checkPutPreconditions(req, exists, cur); err != nil {
 		return err

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/replica"
 )
@@ -34,12 +36,13 @@ type Metadata struct {
 	// whose sum is cached from an upload); listings and search leave it "".
 	Checksum string `json:"checksum"`
 
-	Kind    string `json:"kind"`              // "file", "directory", "symlink"
+	Kind    string `json:"kind"`              // "file", "directory", "symlink", "fifo", "socket", "char-device", "block-device"
 	Mode    string `json:"mode"`              // permission bits, octal ("0644")
 	Inode   string `json:"inode"`             // cluster inode id (hex)
 	Version string `json:"version,omitempty"` // content version "node:seq" (files)
 	ETag    string `json:"etag,omitempty"`    // as the ETag header of GET (files)
 	Target  string `json:"target,omitempty"`  // symlink target
+	Device  string `json:"device,omitempty"`  // "major:minor" of a device node
 	// ConflictCopy marks a concurrent version shown under a conflict name
 	// (read-only).
 	ConflictCopy bool `json:"conflict_copy,omitempty"`
@@ -99,13 +102,28 @@ func etagOf(a replica.Attr, info inodeInfo) string {
 }
 
 func kindName(k crdt.Kind) string {
-	switch k {
-	case crdt.KindDir:
-		return "directory"
-	case crdt.KindSymlink:
-		return "symlink"
+	if k == 0 {
+		return "file" // an inode whose record has not arrived yet
 	}
-	return "file"
+	return k.String()
+}
+
+// specialContentType is the shared-mime-info type of a special file.
+func specialContentType(k crdt.Kind) string {
+	switch k {
+	case crdt.KindFIFO:
+		return "inode/fifo"
+	case crdt.KindSocket:
+		return "inode/socket"
+	case crdt.KindCharDev:
+		return "inode/chardevice"
+	}
+	return "inode/blockdevice"
+}
+
+// specialErr is the 409 for reading or writing a FIFO, socket or device.
+func specialErr(p string, k crdt.Kind) error {
+	return httpErr(http.StatusConflict, "/"+p+" is a "+k.String()+": special files have no content to read or write")
 }
 
 // contentTypeByName guesses from the extension only.
@@ -143,6 +161,11 @@ func metadataOf(p string, a replica.Attr, info inodeInfo) Metadata {
 	case crdt.KindSymlink:
 		m.ContentType = "inode/symlink"
 		m.Target = info.target
+	case crdt.KindFIFO, crdt.KindSocket, crdt.KindCharDev, crdt.KindBlockDev:
+		m.ContentType = specialContentType(a.Kind)
+		if a.Kind == crdt.KindCharDev || a.Kind == crdt.KindBlockDev {
+			m.Device = fmt.Sprintf("%d:%d", unix.Major(uint64(a.Rdev)), unix.Minor(uint64(a.Rdev)))
+		}
 	default:
 		m.ContentType = contentTypeByName(m.Name)
 		m.ETag = etagOf(a, info)

@@ -10,6 +10,7 @@ var (
 	_ = (fs.NodeReaddirer)((*node)(nil))
 	_ = (fs.NodeMkdirer)((*node)(nil))
 	_ = (fs.NodeCreater)((*node)(nil))
+	_ = (fs.NodeMknoder)((*node)(nil))
 	_ = (fs.NodeOpener)((*node)(nil))
 	_ = (fs.NodeUnlinker)((*node)(nil))
 	_ = (fs.NodeRmdirer)((*node)(nil))
@@ -30,4 +31,5 @@ var (
 	_ = (fs.FileFsyncer)((*file)(nil))
 	_ = (fs.FileReleaser)((*file)(nil))
 	_ = (fs.FileAllocater)((*file)(nil))
+	_ = (fs.FileLseeker)((*file)(nil))
 )

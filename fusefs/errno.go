@@ -25,6 +25,8 @@ var errnoMap = []struct {
 	{crdt.ErrNoAttr, syscall.ENODATA},
 	{crdt.ErrCrossDevice, syscall.EXDEV},
 	{crdt.ErrNameTooLong, syscall.ENAMETOOLONG},
+	{crdt.ErrTooManyLinks, syscall.EMLINK},
+	{replica.ErrSpecial, syscall.EINVAL},
 	{replica.ErrReadOnly, syscall.EACCES},
 	{replica.ErrNotSymlink, syscall.EINVAL},
 	{replica.ErrClosed, syscall.ESHUTDOWN},

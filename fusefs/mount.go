@@ -84,6 +84,9 @@ func Mount(dir string, fsys *replica.FS, o Options) (*Server, error) {
 		AttrTimeout:     &o.AttrTimeout,
 		NegativeTimeout: &neg,
 		RootStableAttr:  &fs.StableAttr{Ino: 1, Gen: 1},
+		// Mode 0000 is a mode like any other (open(O_CREAT, 0) makes
+		// one); without this go-fuse would show it as 0644.
+		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
 			FsName:      FSName,
 			Name:        FSName,

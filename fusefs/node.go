@@ -11,6 +11,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
 
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/replica"
@@ -50,9 +51,35 @@ func typeBits(k crdt.Kind) uint32 {
 		return syscall.S_IFDIR
 	case crdt.KindSymlink:
 		return syscall.S_IFLNK
+	case crdt.KindFIFO:
+		return syscall.S_IFIFO
+	case crdt.KindSocket:
+		return syscall.S_IFSOCK
+	case crdt.KindCharDev:
+		return syscall.S_IFCHR
+	case crdt.KindBlockDev:
+		return syscall.S_IFBLK
 	default:
 		return syscall.S_IFREG
 	}
+}
+
+// kindOf is the kind a mknod mode asks for (type 0 is a regular file, as
+// mknod(2) says); false for a type mknod cannot create.
+func kindOf(mode uint32) (crdt.Kind, bool) {
+	switch mode & syscall.S_IFMT {
+	case 0, syscall.S_IFREG:
+		return crdt.KindFile, true
+	case syscall.S_IFIFO:
+		return crdt.KindFIFO, true
+	case syscall.S_IFSOCK:
+		return crdt.KindSocket, true
+	case syscall.S_IFCHR:
+		return crdt.KindCharDev, true
+	case syscall.S_IFBLK:
+		return crdt.KindBlockDev, true
+	}
+	return 0, false
 }
 
 // fillAttr converts a core Attr to the kernel's.
@@ -128,17 +155,20 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		size := int64(s)
 		sa.Size = &size
 	}
-	now := time.Now()
-	if t, ok := in.GetATime(); ok {
+	// UTIME_NOW: the core's now, the same for atime, mtime and ctime.
+	if in.Valid&fuse.FATTR_ATIME_NOW != 0 {
+		sa.AtimeNow = true
+	} else if t, ok := in.GetATime(); ok {
 		sa.Atime = &t
-	} else if in.Valid&fuse.FATTR_ATIME_NOW != 0 {
-		sa.Atime = &now
 	}
-	if t, ok := in.GetMTime(); ok {
+	if in.Valid&fuse.FATTR_MTIME_NOW != 0 {
+		sa.MtimeNow = true
+	} else if t, ok := in.GetMTime(); ok {
 		sa.Mtime = &t
-	} else if in.Valid&fuse.FATTR_MTIME_NOW != 0 {
-		sa.Mtime = &now
 	}
+	// A setattr that sets nothing is chown(f, -1, -1): only the ctime
+	// changes (the kernel sends ATTR_CTIME as no field).
+	sa.Touch = true
 	a, err := n.m.fs.SetAttr(ctx, n.ref, sa)
 	if err != nil {
 		return n.errno("setattr", err)
@@ -166,6 +196,30 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	a, err := n.m.fs.Mkdir(ctx, n.ref.Inode, name, mode, owner(ctx))
 	if err != nil {
 		return nil, n.errno("mkdir", err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+// Mknod creates a FIFO, socket (bind(2) of a UNIX socket), device node or
+// regular file. The kernel opens FIFOs and devices itself.
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	defer n.m.observe("mknod", time.Now())
+	kind, ok := kindOf(mode)
+	if !ok {
+		return nil, syscall.EINVAL
+	}
+	var a replica.Attr
+	var err error
+	if kind == crdt.KindFile {
+		var h *replica.Handle
+		if a, h, err = n.m.fs.Create(ctx, n.ref.Inode, name, mode, owner(ctx), 0); err == nil {
+			err = h.Release()
+		}
+	} else {
+		a, err = n.m.fs.Mknod(ctx, n.ref.Inode, name, kind, mode, dev, owner(ctx))
+	}
+	if err != nil {
+		return nil, n.errno("mknod", err)
 	}
 	return n.child(ctx, a, out), 0
 }
@@ -366,6 +420,25 @@ func (f *file) Allocate(ctx context.Context, off, size uint64, mode uint32) sysc
 		return 0 // clusterf does not preallocate: space is taken on write
 	}
 	return f.m.toErrno("fallocate", f.h.Truncate(end))
+}
+
+// Lseek answers SEEK_DATA and SEEK_HOLE (the kernel does the others).
+func (f *file) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
+	defer f.m.observe("lseek", time.Now())
+	var pos int64
+	var err error
+	switch whence {
+	case unix.SEEK_DATA:
+		pos, err = f.h.SeekData(int64(off))
+	case unix.SEEK_HOLE:
+		pos, err = f.h.SeekHole(int64(off))
+	default:
+		return 0, syscall.EINVAL
+	}
+	if err != nil {
+		return 0, f.m.toErrno("lseek", err)
+	}
+	return uint64(pos), 0
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }

@@ -34,6 +34,14 @@ func (fi *fileInfo) Mode() os.FileMode {
 		m |= os.ModeDir
 	case crdt.KindSymlink:
 		m |= os.ModeSymlink
+	case crdt.KindFIFO:
+		m |= os.ModeNamedPipe
+	case crdt.KindSocket:
+		m |= os.ModeSocket
+	case crdt.KindCharDev:
+		m |= os.ModeDevice | os.ModeCharDevice
+	case crdt.KindBlockDev:
+		m |= os.ModeDevice
 	}
 	return m
 }
@@ -56,8 +64,27 @@ func (fi *fileInfo) ETag(ctx context.Context) (string, error) {
 // PROPFIND from opening every file to sniff it; otherwise x/net/webdav
 // sniffs the first 512 bytes.
 func (fi *fileInfo) ContentType(ctx context.Context) (string, error) {
+	if t := specialType(fi.attr.Kind); t != "" {
+		return t, nil // a FIFO, socket or device: listed with its type
+	}
 	if t := mime.TypeByExtension(path.Ext(fi.name)); t != "" {
 		return t, nil
 	}
 	return "", xwebdav.ErrNotImplemented
+}
+
+// specialType is the shared-mime-info type of a special file ("" for
+// others).
+func specialType(k crdt.Kind) string {
+	switch k {
+	case crdt.KindFIFO:
+		return "inode/fifo"
+	case crdt.KindSocket:
+		return "inode/socket"
+	case crdt.KindCharDev:
+		return "inode/chardevice"
+	case crdt.KindBlockDev:
+		return "inode/blockdevice"
+	}
+	return ""
 }

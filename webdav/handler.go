@@ -105,8 +105,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve passes the request to x/net/webdav, except a LOCK asking for a
-// shared lock.
+// shared lock and reads or writes of special files.
 func (h *handler) serve(w *statusWriter, r *http.Request) {
+	if err := h.refuseSpecial(r); err != nil {
+		w.st.handlerErr = err
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
 	if r.Method == "LOCK" {
 		li, shared, err := sharedLockRequest(r)
 		if err != nil {
@@ -125,6 +130,27 @@ func (h *handler) serve(w *statusWriter, r *http.Request) {
 		}
 	}
 	h.dav.ServeHTTP(w, r)
+}
+
+// refuseSpecial refuses GET, HEAD, POST and PUT of a FIFO, socket or
+// device, and COPY from one: they are listed (with their type as the
+// content type) but have no content (docs/posix.md).
+func (h *handler) refuseSpecial(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, "COPY":
+	default:
+		return nil
+	}
+	rel, _ := h.strip(r.URL.Path)
+	p, err := mapPath(h.fs.root, rel)
+	if err != nil {
+		return nil // check refused it already
+	}
+	a, err := h.fs.fs.Walk(r.Context(), p)
+	if err != nil || !a.Kind.Special() {
+		return nil
+	}
+	return fmt.Errorf("%s is a %v: special files have no content to read or write", rel, a.Kind)
 }
 
 // check refuses requests outside the prefix (404) and names mapPath
