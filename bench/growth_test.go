@@ -141,30 +141,14 @@ func (n *cnode) underReplicated() (int, error) {
 // writeRandomFile writes size bytes of distinct pseudo-random content
 // (every 4 MiB chunk differs) and fsyncs.
 func writeRandomFile(p string, size int, seed uint64) error {
-	f, err := os.Create(p)
-	if err != nil {
-		return err
-	}
 	rng := rand.NewChaCha8([32]byte{0: byte(seed), 1: byte(seed >> 8), 2: byte(seed >> 16), 3: byte(seed >> 24)})
-	w := bufio.NewWriterSize(f, 1<<20)
-	buf := make([]byte, 1<<20)
-	for done := 0; done < size; done += len(buf) {
-		rng.Read(buf)
-		binary.LittleEndian.PutUint64(buf, seed) // never all zero
-		if _, err := w.Write(buf); err != nil {
-			f.Close()
-			return err
-		}
+	data := make([]byte, size)
+	for off := 0; off < size; off += 1 << 20 {
+		part := data[off:min(off+1<<20, size)]
+		rng.Read(part)
+		binary.LittleEndian.PutUint64(part, seed) // never all zero
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeSync(p, data)
 }
 
 // waitShrunk waits until the data dirs stop shrinking (three polls 2 s

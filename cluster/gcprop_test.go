@@ -119,16 +119,7 @@ func gcPropertyRun(t *testing.T, rt *rapid.T) {
 	}
 	partition(false, nodes, nodes)
 	synced(t, nodes...)
-	waitUntil(t, "every peer up again", func() bool {
-		for _, n := range nodes {
-			for _, p := range n.c.Peers() {
-				if !p.Up {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	waitAllUp(t, nodes)
 	for _, n := range nodes {
 		n.c.RepairOnce(ctx)
 	}

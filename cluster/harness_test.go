@@ -126,7 +126,14 @@ func startFSCluster(t *testing.T, ctx context.Context, n int, opts func(i int, o
 			}
 		}
 	}
-	waitUntil(t, "all peers up", func() bool {
+	waitAllUp(t, nodes)
+	return nodes
+}
+
+// waitAllUp waits until every node sees every peer up.
+func waitAllUp(t *testing.T, nodes []*fsNode) {
+	t.Helper()
+	waitUntil(t, "every peer up", func() bool {
 		for _, a := range nodes {
 			for _, p := range a.c.Peers() {
 				if !p.Up {
@@ -136,7 +143,6 @@ func startFSCluster(t *testing.T, ctx context.Context, n int, opts func(i int, o
 		}
 		return true
 	})
-	return nodes
 }
 
 func newFSNode(t *testing.T, ctx context.Context, id string, o fsNodeOpts) *fsNode {
