@@ -19,6 +19,12 @@ const (
 	formatZstd byte = 1
 )
 
+// FormatUnopenable is the header byte of the one-byte blob a sealing layer
+// (chunk/sealed) returns for a copy it could not open: changed on disk, or
+// sealed with another key. Decode reports it as ErrCorrupt, like any bad
+// copy. It is never written to disk.
+const FormatUnopenable byte = 0xfe
+
 // ErrCorrupt means a blob does not decode to the chunk its id names: a hash
 // mismatch, an unknown header, a truncated or invalid zstd payload, or a
 // payload that decodes to more than MaxChunkSize. Errors wrapping it carry
@@ -108,6 +114,8 @@ func Decode(id ID, blob []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode chunk %s: %w: zstd: %v", id, ErrCorrupt, err)
 		}
+	case FormatUnopenable:
+		return nil, fmt.Errorf("decode chunk %s: %w: the encrypted copy on disk failed authentication (changed on disk, or sealed with another key)", id, ErrCorrupt)
 	default:
 		return nil, fmt.Errorf("decode chunk %s: %w: unknown header byte %#02x", id, ErrCorrupt, blob[0])
 	}

@@ -1,0 +1,116 @@
+package atrest
+
+import (
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// ErrTampered means sealed bytes failed authentication: they were changed,
+// truncated, moved from another place (other associated data) or sealed
+// under another key. Nothing of them is returned.
+var ErrTampered = errors.New("sealed data failed authentication (changed on disk, moved, or another key)")
+
+// sealVersion is the first byte of every sealed record.
+const sealVersion byte = 1
+
+// Overhead is what Seal adds to the plaintext: version byte, nonce, tag.
+const Overhead = 1 + chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
+
+// KeySize is the size of the master key and of every derived key.
+const KeySize = 32
+
+// Sealer seals and opens records under one key with XChaCha20-Poly1305.
+// It is safe for concurrent use.
+type Sealer struct {
+	aead cipher.AEAD
+}
+
+// NewSealer returns a Sealer for key.
+func NewSealer(key [KeySize]byte) *Sealer {
+	aead, err := chacha20poly1305.NewX(key[:])
+	if err != nil {
+		panic(fmt.Sprintf("atrest: chacha20poly1305.NewX: %v", err)) // only a bad key size fails
+	}
+	return &Sealer{aead: aead}
+}
+
+// Seal appends the sealed form of plain, bound to ad, to dst and returns
+// the result. dst and plain must not overlap.
+func (s *Sealer) Seal(dst, plain, ad []byte) []byte {
+	n := len(dst)
+	dst = growTo(dst, n+Overhead+len(plain))
+	out := dst[n : n+1+chacha20poly1305.NonceSizeX]
+	out[0] = sealVersion
+	nonce := out[1:]
+	if _, err := rand.Read(nonce); err != nil {
+		panic(fmt.Sprintf("atrest: random nonce: %v", err)) // crypto/rand does not fail on Linux
+	}
+	return s.aead.Seal(dst[:n+len(out)], nonce, plain, ad)
+}
+
+// Open appends the plaintext of sealed, which must have been sealed with
+// the same ad, to dst and returns it. Any failure wraps ErrTampered.
+func (s *Sealer) Open(dst, sealed, ad []byte) ([]byte, error) {
+	if len(sealed) < Overhead {
+		return nil, fmt.Errorf("%w: %d bytes is shorter than a sealed record", ErrTampered, len(sealed))
+	}
+	if sealed[0] != sealVersion {
+		return nil, fmt.Errorf("%w: unknown seal version %d", ErrTampered, sealed[0])
+	}
+	nonce := sealed[1 : 1+chacha20poly1305.NonceSizeX]
+	out, err := s.aead.Open(dst, nonce, sealed[1+len(nonce):], ad)
+	if err != nil {
+		return nil, ErrTampered
+	}
+	return out, nil
+}
+
+// growTo returns b with length n, reusing its capacity when it suffices.
+func growTo(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	nb := make([]byte, n)
+	copy(nb, b)
+	return nb
+}
+
+// Keys is a node's unlocked key hierarchy: the master key, from which every
+// use derives its own subkey. A nil *Keys means encryption is off.
+type Keys struct {
+	master [KeySize]byte
+}
+
+// Derive returns the subkey for purpose (HKDF-SHA256 of the master key with
+// info "clusterf atrest v1 " + purpose). Distinct purposes give independent
+// keys.
+func (k *Keys) Derive(purpose string) [KeySize]byte {
+	b, err := hkdf.Key(sha256.New, k.master[:], nil, "clusterf atrest v1 "+purpose, KeySize)
+	if err != nil {
+		panic(fmt.Sprintf("atrest: hkdf: %v", err)) // only an oversized length fails
+	}
+	return [KeySize]byte(b)
+}
+
+// Sealer returns a Sealer under the subkey for purpose.
+func (k *Keys) Sealer(purpose string) *Sealer { return NewSealer(k.Derive(purpose)) }
+
+// OpenInPlace is Open that decrypts into sealed's own storage: the result
+// aliases sealed, which must not be used otherwise afterwards.
+func (s *Sealer) OpenInPlace(sealed, ad []byte) ([]byte, error) {
+	if len(sealed) < Overhead {
+		return s.Open(nil, sealed, ad)
+	}
+	ct := sealed[Overhead-s.aead.Overhead():]
+	return s.Open(ct[:0], sealed, ad)
+}
+
+// KeysFromMaster returns Keys for a known master key (tests, tools). A
+// node's keys come from Resolve, Create or Unlock.
+func KeysFromMaster(master [KeySize]byte) *Keys { return &Keys{master: master} }
