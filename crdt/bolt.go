@@ -19,6 +19,50 @@ var (
 type boltStore struct {
 	db   *bolt.DB
 	path string
+	seal Sealer // nil: values are stored plain
+}
+
+// Sealer seals meta.db record values at rest (package atrest's Sealer is
+// one). The associated data names the record (bucket and key), so a value
+// moved to another record fails to open; Open must fail on any change.
+type Sealer interface {
+	Seal(dst, plain, ad []byte) []byte
+	Open(dst, sealed, ad []byte) ([]byte, error)
+}
+
+// BoltOption configures OpenBoltStore.
+type BoltOption func(*boltStore)
+
+// WithSealer seals every record value (ops and snapshots) with s. A store
+// must always be opened with the same sealer (the data dir's encryption
+// header decides); a value that fails to open is an error, never data.
+func WithSealer(s Sealer) BoltOption { return func(b *boltStore) { b.seal = s } }
+
+// recordAD is the associated data of the record at bucket/key.
+func recordAD(bucket, key []byte) []byte {
+	ad := make([]byte, 0, len(bucket)+1+len(key))
+	ad = append(append(append(ad, bucket...), 0), key...)
+	return ad
+}
+
+// sealed returns the stored form of the value v of bucket/key.
+func (b *boltStore) sealed(bucket, key, v []byte) []byte {
+	if b.seal == nil {
+		return v
+	}
+	return b.seal.Seal(nil, v, recordAD(bucket, key))
+}
+
+// opened returns the plain value of the stored record bucket/key.
+func (b *boltStore) opened(bucket, key, v []byte) ([]byte, error) {
+	if b.seal == nil {
+		return v, nil
+	}
+	p, err := b.seal.Open(nil, v, recordAD(bucket, key))
+	if err != nil {
+		return nil, fmt.Errorf("record %s/%x: %w", bucket, key, err)
+	}
+	return p, nil
 }
 
 // A meta.db whose free pages take more than half of a file of at least
@@ -28,7 +72,7 @@ type boltStore struct {
 const shrinkMinBytes = 256 << 10
 
 // OpenBoltStore opens (creating if needed) a bbolt file at path.
-func OpenBoltStore(path string) (Store, error) {
+func OpenBoltStore(path string, opts ...BoltOption) (Store, error) {
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		return nil, fmt.Errorf("crdt: open %s: %w", path, err)
@@ -44,7 +88,11 @@ func OpenBoltStore(path string) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("crdt: init %s: %w", path, err)
 	}
-	return &boltStore{db: db, path: path}, nil
+	b := &boltStore{db: db, path: path}
+	for _, o := range opts {
+		o(b)
+	}
+	return b, nil
 }
 
 func (b *boltStore) Load() (*Snapshot, []Op, error) {
@@ -52,6 +100,10 @@ func (b *boltStore) Load() (*Snapshot, []Op, error) {
 	var ops []Op
 	err := b.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketSnap).Get(keyLatest); v != nil {
+			v, err := b.opened(bucketSnap, keyLatest, v)
+			if err != nil {
+				return err
+			}
 			s, err := DecodeSnapshot(v)
 			if err != nil {
 				return err
@@ -59,6 +111,10 @@ func (b *boltStore) Load() (*Snapshot, []Op, error) {
 			snap = s
 		}
 		return tx.Bucket(bucketOps).ForEach(func(k, v []byte) error {
+			v, err := b.opened(bucketOps, k, v)
+			if err != nil {
+				return err
+			}
 			o, err := DecodeOps(v)
 			if err != nil {
 				return fmt.Errorf("op record %x: %w", k, err)
@@ -84,7 +140,7 @@ func (b *boltStore) Append(ops []Op) error {
 			}
 			var k [8]byte
 			binary.BigEndian.PutUint64(k[:], n)
-			if err := bk.Put(k[:], EncodeOps(ops[i:i+1])); err != nil {
+			if err := bk.Put(k[:], b.sealed(bucketOps, k[:], EncodeOps(ops[i:i+1]))); err != nil {
 				return err
 			}
 		}
@@ -94,7 +150,7 @@ func (b *boltStore) Append(ops []Op) error {
 
 // SaveSnapshot stores s and drops the ops it covers, in one transaction.
 func (b *boltStore) SaveSnapshot(s *Snapshot) error {
-	enc := EncodeSnapshot(s)
+	enc := b.sealed(bucketSnap, keyLatest, EncodeSnapshot(s))
 	vv := s.State.VV
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketSnap).Put(keyLatest, enc); err != nil {
@@ -103,6 +159,10 @@ func (b *boltStore) SaveSnapshot(s *Snapshot) error {
 		bk := tx.Bucket(bucketOps)
 		var drop [][]byte
 		err := bk.ForEach(func(k, v []byte) error {
+			v, err := b.opened(bucketOps, k, v)
+			if err != nil {
+				return err
+			}
 			ops, err := DecodeOps(v)
 			if err != nil {
 				return err
