@@ -51,6 +51,9 @@ type Config struct {
 	// OnApplied is called with remote ops after they are applied and durable
 	// (the mount invalidates kernel caches). It must not block for long.
 	OnApplied func(ops []crdt.Op)
+	// OnSnapshot is called after a snapshot from a peer replaced the
+	// state (anything may have changed).
+	OnSnapshot func()
 	// NoStore makes this node a client: it holds no partitions and keeps
 	// chunks only as a read cache of at most CacheSize bytes.
 	NoStore   bool

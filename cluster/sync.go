@@ -207,7 +207,9 @@ func (c *Cluster) installSnapshot(ctx context.Context, p *peer, addr string) err
 	if err := c.cfg.Meta.InstallSnapshot(s); err != nil {
 		return fmt.Errorf("install snapshot from %s: %w", p.id, err)
 	}
-	c.applied(nil)
+	if c.cfg.OnSnapshot != nil {
+		c.cfg.OnSnapshot()
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -54,6 +56,10 @@ type Server struct {
 	srv *fuse.Server
 	dir string
 	log *slog.Logger
+
+	stopFollow context.CancelFunc // the change-feed follower (notify.go)
+	followDone chan struct{}
+	stopOnce   sync.Once
 }
 
 // Mount mounts fsys at dir. A stale mount left at dir by a crashed run
@@ -103,18 +109,36 @@ func Mount(dir string, fsys *replica.FS, o Options) (*Server, error) {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
 	m.inodes.add(1, root)
-	return &Server{m: m, srv: srv, dir: dir, log: o.Logger}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{m: m, srv: srv, dir: dir, log: o.Logger, stopFollow: cancel, followDone: make(chan struct{})}
+	go func() {
+		defer close(s.followDone)
+		s.followChanges(ctx, fsys.Changes())
+	}()
+	return s, nil
+}
+
+// stop ends the change-feed follower and waits for it.
+func (s *Server) stop() {
+	s.stopOnce.Do(func() {
+		s.stopFollow()
+		<-s.followDone
+	})
 }
 
 // Dir returns the mount point.
 func (s *Server) Dir() string { return s.dir }
 
 // Wait blocks until the mount is gone (unmounted from inside or outside).
-func (s *Server) Wait() { s.srv.Wait() }
+func (s *Server) Wait() {
+	s.srv.Wait()
+	s.stop()
+}
 
 // Unmount unmounts, retrying while the mount is busy, and falls back to a
 // lazy unmount so that the process can always exit cleanly.
 func (s *Server) Unmount() error {
+	defer s.stop()
 	var err error
 	for i := 0; i < 20; i++ {
 		if err = s.srv.Unmount(); err == nil {

@@ -104,6 +104,13 @@ func (n *node) errno(op string, err error) syscall.Errno { return n.m.toErrno(op
 func (n *node) child(ctx context.Context, a replica.Attr, out *fuse.EntryOut) *fs.Inode {
 	fillAttr(a, &out.Attr)
 	n.m.setTimeouts(out)
+	// The node the kernel already knows for this inode number, if any:
+	// go-fuse gives every NewInode a fresh node id and then keeps the node
+	// registered first, so the table must hold that one, or notifications
+	// (remote changes) would name a node id the kernel never saw (ENOENT).
+	if known := n.m.inodes.get(out.Attr.Ino); known != nil && known.ref == a.Ref {
+		return known.EmbeddedInode()
+	}
 	ch := &node{m: n.m, ref: a.Ref}
 	in := n.NewInode(ctx, ch, fs.StableAttr{Mode: typeBits(a.Kind), Ino: out.Attr.Ino, Gen: 1})
 	if got, ok := in.Operations().(*node); ok {

@@ -1,11 +1,13 @@
 package fusefs
 
 import (
+	"context"
 	"sync"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/clusterf/clusterf/crdt"
+	"github.com/clusterf/clusterf/replica"
 )
 
 // inodeTable maps inode numbers to the kernel-known nodes, so remote
@@ -43,36 +45,66 @@ func (n *node) OnForget() { n.m.inodes.remove(inoOf(n.ref), n) }
 
 var _ = (fs.NodeOnForgetter)((*node)(nil))
 
-// Invalidate tells the kernel about remote changes so that `ls` and `cat`
-// on this mount see them at once instead of after the cache timeouts. It
-// never blocks on the kernel for long and may be called from any goroutine
-// except a FUSE request handler of this mount.
-func (s *Server) Invalidate(ops []crdt.Op) {
-	m := s.m
-	for _, op := range ops {
-		switch {
-		case op.Move != nil:
-			// The old place, as the kernel knows it.
-			if n := m.inodes.get(inoOf(crdt.Ref{Inode: op.Move.Inode})); n != nil {
-				if name, parent := n.Parent(); parent != nil {
-					parent.NotifyEntry(name)
-				}
-			}
-			// The new place (trash is never shown).
-			if op.Move.Parent != crdt.TrashID {
-				if p := m.inodes.get(inoOf(crdt.Ref{Inode: op.Move.Parent})); p != nil {
-					p.NotifyEntry(op.Move.Name)
-					p.NotifyContent(0, 0)
-				}
-			}
-		case op.Content != nil:
-			if n := m.inodes.get(inoOf(crdt.Ref{Inode: op.Content.Inode})); n != nil {
-				n.NotifyContent(0, 0)
-			}
-		case op.Attr != nil:
-			if n := m.inodes.get(inoOf(crdt.Ref{Inode: op.Attr.Inode})); n != nil {
-				n.NotifyContent(-1, 0) // attributes only
+// followChanges invalidates kernel caches for the changes of the core's
+// feed that did not come through this mount (remote ops), so that `ls` and
+// `cat` here see them at once instead of after the cache timeouts. It runs
+// until ctx ends (the mount goes away).
+func (s *Server) followChanges(ctx context.Context, feed *replica.Feed) {
+	_ = feed.Follow(ctx, feed.Last(), func(cs []replica.Change, missed bool) error {
+		if missed {
+			s.invalidateAll()
+		}
+		for _, c := range cs {
+			if c.Remote {
+				s.invalidate(c)
 			}
 		}
+		return nil
+	})
+}
+
+// invalidate tells the kernel about one change. It never blocks on the
+// kernel for long and must not run in a FUSE request handler of this mount.
+func (s *Server) invalidate(c replica.Change) {
+	m := s.m
+	switch c.Kind {
+	case replica.ChangeCreated, replica.ChangeMoved, replica.ChangeRemoved:
+		// The old place, as the kernel knows it.
+		if n := m.inodes.get(inoOf(crdt.Ref{Inode: c.Inode})); n != nil {
+			if name, parent := n.Parent(); parent != nil {
+				parent.NotifyEntry(name)
+			}
+		}
+		// The new place (trash is never shown).
+		if c.Kind != replica.ChangeRemoved {
+			if p := m.inodes.get(inoOf(crdt.Ref{Inode: c.Parent})); p != nil {
+				p.NotifyEntry(c.Name)
+				p.NotifyContent(0, 0)
+			}
+		}
+	case replica.ChangeWritten:
+		if n := m.inodes.get(inoOf(crdt.Ref{Inode: c.Inode})); n != nil {
+			n.NotifyContent(0, 0)
+		}
+	case replica.ChangeAttr, replica.ChangeXattr:
+		if n := m.inodes.get(inoOf(crdt.Ref{Inode: c.Inode})); n != nil {
+			n.NotifyContent(-1, 0) // attributes only
+		}
+	case replica.ChangeReset:
+		s.invalidateAll()
+	}
+}
+
+// invalidateAll drops every cached attribute and directory listing the
+// kernel has of this mount (after a snapshot replaced the state).
+func (s *Server) invalidateAll() {
+	s.m.inodes.mu.Lock()
+	nodes := make([]*node, 0, len(s.m.inodes.nodes))
+	for _, n := range s.m.inodes.nodes {
+		nodes = append(nodes, n)
+	}
+	s.m.inodes.mu.Unlock()
+	for _, n := range nodes {
+		n.NotifyContent(0, 0)
 	}
 }

@@ -45,6 +45,7 @@ func (n *Node) openCluster() error {
 		Logger:       n.log.With("component", "cluster"),
 		SyncInterval: n.cfg.SyncInterval,
 		OnApplied:    n.onRemoteOps,
+		OnSnapshot:   func() { n.FS.NoteReset(); n.Cluster.KickRepair() },
 		NoStore:      n.cfg.NoStore,
 		CacheSize:    n.cfg.CacheSize,
 		GCGrace:      n.cfg.GCGrace,
@@ -149,12 +150,11 @@ func sameHostPort(a, b string) bool {
 	return err1 == nil && err2 == nil && ua.IP.Equal(ub.IP) && ua.Port == ub.Port
 }
 
-// onRemoteOps runs after remote ops are applied: kernel caches of the mount
-// are invalidated so `ls` shows the change at once.
+// onRemoteOps runs after remote ops are applied: they go to the change feed
+// (the mount invalidates its kernel caches from it, so `ls` shows a remote
+// change at once); setting changes start a repair round.
 func (n *Node) onRemoteOps(ops []crdt.Op) {
-	if m := n.mount; m != nil && len(ops) > 0 {
-		m.Invalidate(ops)
-	}
+	n.FS.NoteRemote(ops) // the change feed: the mount's invalidation follows it
 	for _, op := range ops {
 		if op.Setting != nil { // RF, sync interval or membership changed
 			n.Cluster.KickRepair()

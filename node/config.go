@@ -50,7 +50,10 @@ type Config struct {
 	ForgetAfter time.Duration
 	// ClockOffset skews this node's metadata clock (fault-injection tests:
 	// the HLC must cope with peers whose wall clocks are off).
-	ClockOffset  time.Duration
+	ClockOffset time.Duration
+	// CacheTimeout sets the mount's kernel entry and attribute cache
+	// timeouts (tests: a long one proves remote changes invalidate).
+	CacheTimeout time.Duration
 	StorageMajor string // chunk storage engine ("" = as recorded, else rawfile)
 	StorageMinor string
 	Mount        string // mount point ("" = no FUSE mount)

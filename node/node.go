@@ -151,10 +151,12 @@ func (n *Node) Start(ctx context.Context) error {
 	n.started = time.Now()
 	if n.cfg.Mount != "" {
 		srv, err := fusefs.Mount(n.cfg.Mount, n.FS, fusefs.Options{
-			Debug:      n.cfg.Debug,
-			Logger:     n.log,
-			Metrics:    fusefs.NewMetrics(n.Registry),
-			AllowOther: os.Geteuid() == 0,
+			EntryTimeout: n.cfg.CacheTimeout,
+			AttrTimeout:  n.cfg.CacheTimeout,
+			Debug:        n.cfg.Debug,
+			Logger:       n.log,
+			Metrics:      fusefs.NewMetrics(n.Registry),
+			AllowOther:   os.Geteuid() == 0,
 		})
 		if err != nil {
 			n.cancel()

@@ -96,6 +96,8 @@ type FS struct {
 	log       *slog.Logger
 	now       func() time.Time
 
+	feed *Feed // the change feed (feed.go)
+
 	mu     sync.Mutex
 	open   map[crdt.InodeID]*openFile
 	closed bool
@@ -121,6 +123,7 @@ func New(cfg Config) (*FS, error) {
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		open:      make(map[crdt.InodeID]*openFile),
+		feed:      newFeed(),
 	}
 	if f.chunkSize <= 0 {
 		f.chunkSize = DefaultChunkSize
@@ -158,8 +161,11 @@ func New(cfg Config) (*FS, error) {
 // update commits one local metadata transaction and announces it.
 func (f *FS) update(fn func(tx *crdt.Tx) error) ([]crdt.Op, error) {
 	ops, err := f.meta.Update(fn)
-	if len(ops) > 0 && f.onCommit != nil {
-		f.onCommit()
+	if len(ops) > 0 {
+		f.publishOps(ops, false)
+		if f.onCommit != nil {
+			f.onCommit()
+		}
 	}
 	return ops, err
 }

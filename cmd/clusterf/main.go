@@ -78,6 +78,7 @@ type nodeFlags struct {
 	gcGrace       time.Duration
 	forgetAfter   time.Duration
 	clockOffset   time.Duration
+	cacheTimeout  time.Duration
 	httpAddr      string
 	httpToken     string
 	httpInsecure  bool
@@ -127,6 +128,8 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.basePort, "base-port", 30000, "simulation: HTTP port of the first node (node i listens on base+i)")
 	fs.DurationVar(&f.clockOffset, "test-clock-offset", 0, "TESTING ONLY: skew this node's metadata clock by this much")
 	fs.Lookup("test-clock-offset").Hidden = true
+	fs.DurationVar(&f.cacheTimeout, "test-cache-timeout", 0, "TESTING ONLY: kernel entry/attribute cache timeout of the mount (0 = 1s)")
+	fs.Lookup("test-cache-timeout").Hidden = true
 	fs.IntVar(&f.quicPort, "quic-port", 0, "QUIC port for cluster traffic (0 = random; give a fixed one for --peers)")
 	fs.StringVar(&f.clusterKey, "cluster-key", "", "shared secret: only nodes with the same key join (empty = open LAN mode)")
 	fs.StringSliceVar(&f.peers, "peers", nil, "static peers' QUIC addresses host:port,... (for networks without broadcast)")
@@ -334,6 +337,7 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 		GCGrace:       nf.gcGrace,
 		ForgetAfter:   nf.forgetAfter,
 		ClockOffset:   nf.clockOffset,
+		CacheTimeout:  nf.cacheTimeout,
 		HTTPAddr:      nf.httpAddr,
 		HTTPToken:     nf.httpToken,
 		HTTPInsecure:  nf.httpInsecure,
