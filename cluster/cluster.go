@@ -54,6 +54,14 @@ type Config struct {
 	// OnSnapshot is called after a snapshot from a peer replaced the
 	// state (anything may have changed).
 	OnSnapshot func()
+	// OnEvent is called with peer transitions, repair rounds that did
+	// something, corrupt copies found and garbage collection waiting for a
+	// member (events.go), never with the peer table's lock held. It must
+	// not block for long.
+	OnEvent func(Event)
+	// Info fills this member's MemberInfo for the status pages of other
+	// members (usage, disk, version; nil: only what the cluster knows).
+	Info func(ctx context.Context) MemberInfo
 	// NoStore makes this node a client: it holds no partitions and keeps
 	// chunks only as a read cache of at most CacheSize bytes.
 	NoStore   bool
@@ -92,6 +100,7 @@ type Cluster struct {
 	testAfterReferenced func()
 	started             time.Time
 	cache               lruTracker // client mode read cache
+	traffic             trafficLog // chunks fetched, by peer
 }
 
 // peer is what we know about one member.
@@ -283,23 +292,38 @@ func (c *Cluster) syncPeer(ctx context.Context, p *peer) {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := time.Now()
-	if err == nil {
+	var ev EventKind
+	switch {
+	case err == nil:
 		if !p.up {
 			c.log.Info("peer up", "peer", p.id, "addr", addr)
 			c.KickRepair()
+			ev = EventPeerUp
 		}
 		p.up, p.lastOK, p.lastErr = true, now, nil
-		return
-	}
-	p.lastErr = err
-	if p.up && now.Sub(p.lastOK) > c.cfg.DownAfter {
+	case p.up && now.Sub(p.lastOK) > c.cfg.DownAfter:
+		p.lastErr = err
 		p.up = false
 		c.log.Warn("peer down", "peer", p.id, "addr", addr, "err", err)
 		c.KickRepair()
-	} else if !p.up {
+		ev = EventPeerDown
+	case p.up:
+		if p.lastErr == nil {
+			ev = EventPeerUnreachable
+		}
+		p.lastErr = err
+	default:
+		p.lastErr = err
 		c.log.Debug("peer unreachable", "peer", p.id, "addr", addr, "err", err)
+	}
+	c.mu.Unlock()
+	if ev != "" {
+		e := Event{Kind: ev, Peer: p.id}
+		if err != nil {
+			e.Err = err.Error()
+		}
+		c.emit(e)
 	}
 }
 
@@ -351,6 +375,8 @@ func (c *Cluster) HandleRPC(ctx context.Context, from transport.PeerInfo, method
 		return c.handlePut(ctx, req)
 	case methodChunkHave:
 		return c.handleHave(ctx, req)
+	case methodInfo:
+		return c.handleInfo(ctx)
 	case methodChunkGet:
 		var r chunkRequest
 		if err := decode(req, &r); err != nil {

@@ -156,7 +156,9 @@ func (c *Cluster) RepairOnce(ctx context.Context) RepairStats {
 		cancel()
 	}
 	st.Duration = time.Since(start)
+	prev := c.LastRepair()
 	c.recordRound(st)
+	c.roundEvents(prev, st)
 	return st
 }
 
@@ -201,12 +203,15 @@ func (c *Cluster) scrub(ctx context.Context, stored []chunk.ID, referenced map[c
 		}
 		st.Corrupt++
 		c.log.Error("scrub: stored chunk did not match its id; dropped", "chunk", id)
+		ev := Event{Kind: EventCorrupt, Chunk: id}
 		if referenced[id] && !c.cfg.NoStore {
 			holders := c.Placement().Holders(id)
 			if blob, err := c.fetchFrom(ctx, holders, id); err == nil && c.cfg.Chunks.Put(ctx, id, blob) == nil {
 				st.Fetched++
+				ev.Repaired = true
 			}
 		}
+		c.emit(ev)
 	}
 	c.gc.scrubAt = nextID(c.gc.scrubAt)
 }

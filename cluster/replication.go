@@ -346,6 +346,7 @@ func (c *Cluster) fetchFrom(ctx context.Context, holders []string, id chunk.ID) 
 			errs = append(errs, err)
 			return nil, false
 		}
+		c.traffic.note(peerID, len(blob))
 		return blob, true
 	}
 	for _, h := range holders {
