@@ -66,10 +66,17 @@
 //
 // A Replica holds one RWMutex: View under the read lock, Update, Apply,
 // InstallSnapshot and Compact under the write lock. Changes are applied in
-// memory, queued, and made durable by group commit: one caller writes every
-// queued op with one Store.Append (bbolt fsyncs on commit) while the others
-// wait and return when their ops are included. Ops are persisted in apply
-// order; every SnapshotEvery ops a snapshot replaces the ops it covers.
+// memory, queued, and written by group commit: one caller writes every
+// queued transaction with one write while the others wait. Without a
+// Journal that write is a Store.Append (bbolt fsyncs on commit). With one
+// (commit.go, journal.go) it is one journal append, which survives a crash
+// of the process; UpdateAsync returns there, and a background committer
+// makes the ops durable within milliseconds (a sync round: BeforeDurable,
+// a durable mark, one fdatasync, shared by every waiter) and moves them
+// into the Store in batches (checkpoints), so meta.db only ever sees whole
+// synced bbolt transactions. Update, Apply and InstallSnapshot still
+// return only once durable. Ops are persisted in apply order; every
+// SnapshotEvery ops a snapshot replaces the ops it covers.
 // Encodings are CBOR with a one-byte format version and decode limits.
 //
 // # Caveats

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,27 +15,44 @@ var ErrClosed = errors.New("crdt: replica closed")
 // Replica is one node's copy of the replicated namespace: the state, the
 // per-origin op logs and the undo log of the move algorithm. Safe for
 // concurrent use. Every method that changes state returns only after the
-// changes are durable in the Store (group commit: concurrent callers share one
-// Store.Append).
+// changes are durable (group commit: concurrent callers share one write
+// and one sync), except UpdateAsync, which returns once they are
+// journaled (commit.go).
 type Replica struct {
 	node      NodeID
 	clock     *Clock
 	store     Store
+	journal   *Journal // nil: every append goes to store, durable at once
 	snapEvery int
 	newID     func() InodeID // NewInodeID; tests make it deterministic
 
-	mu     sync.RWMutex // guards st, pending, enqueued, closed
+	mu     sync.RWMutex // guards st, pending, enqueued, closed, snapDue, sinceSnap, ownDurable
 	st     *state
 	closed bool
 
-	// group commit: ops applied in memory wait in pending (in apply order);
-	// one flusher at a time writes all of them with one Store.Append.
-	pending   []Op
+	// group commit (commit.go): transactions applied in memory wait in
+	// pending (in apply order) until one appendPending writes them all.
+	pending   [][]Op
 	enqueued  uint64 // ops ever enqueued
 	snapDue   bool
-	flushMu   sync.Mutex // guards durable, sinceSnap; taken before mu
-	durable   uint64     // ops ever made durable
 	sinceSnap int
+
+	appendMu     sync.Mutex // one writer at a time; taken before mu; guards ckpt
+	ckpt         []Op       // journaled ops not in the Store yet
+	syncMu       sync.Mutex // one sync round or checkpoint at a time; taken before appendMu
+	unsynced     bool       // a mark was written but its sync failed (guarded by syncMu)
+	lastCkpt     time.Time  // guarded by syncMu
+	dmu          sync.Mutex // leaf lock: guards journaled, journaledOwn, durable, waits, dclosed
+	journaled    uint64     // ops ever written (journal or Store)
+	journaledOwn uint64     // highest local sequence number written
+	durable      uint64     // ops ever made durable
+	waits        []durableWait
+	dclosed      bool
+
+	beforeDurable func() error
+	onDurable     func()
+	stop, kick    chan struct{}
+	loopDone      chan struct{}
 
 	// ownDurable is the highest local sequence number that is durable in
 	// the Store (guarded by mu). Missing, Snapshot and VersionVector never
@@ -60,6 +78,25 @@ type Options struct {
 	SnapshotEvery int
 	// Logger receives warnings about refused ops (nil: discarded).
 	Logger *slog.Logger
+	// Journal, when set, takes every change first (OpenJournal; Store must
+	// be set too): UpdateAsync returns once its ops are written there, a
+	// background committer makes them durable within milliseconds and
+	// moves them into Store in batches (commit.go).
+	Journal *Journal
+	// BeforeDurable is called before journaled ops are made durable, with
+	// no lock held: it must make durable whatever those ops rely on (the
+	// node syncs the chunks written since the last call).
+	BeforeDurable func() error
+	// KeepReplayed decides at Open whether a local op found in the journal
+	// after its last durable mark is kept (written, but maybe not durable
+	// when a power loss came: the chunks it names may be gone). False
+	// drops it and every record after it, none of which ever left the
+	// node. Nil keeps everything.
+	KeepReplayed func(*Op) bool
+	// OnDurable is called (from the goroutine that made them durable; it
+	// must not block) after local ops became durable, so that the cluster
+	// layer pushes them to peers.
+	OnDurable func()
 }
 
 // Open loads the replica from opts.Store (latest snapshot plus the ops after
@@ -69,7 +106,11 @@ func Open(opts Options) (*Replica, error) {
 	if !ValidNodeID(opts.Node) {
 		return nil, fmt.Errorf("crdt: invalid node id %q", opts.Node)
 	}
-	r := &Replica{node: opts.Node, clock: opts.Clock, store: opts.Store, snapEvery: opts.SnapshotEvery, newID: NewInodeID}
+	if opts.Journal != nil && opts.Store == nil {
+		return nil, errors.New("crdt: a journal needs a store")
+	}
+	r := &Replica{node: opts.Node, clock: opts.Clock, store: opts.Store, journal: opts.Journal,
+		snapEvery: opts.SnapshotEvery, newID: NewInodeID, beforeDurable: opts.BeforeDurable, onDurable: opts.OnDurable}
 	if r.clock == nil {
 		r.clock = NewClock(opts.Node, time.Now)
 	}
@@ -102,10 +143,20 @@ func Open(opts Options) (*Replica, error) {
 		}
 		r.sinceSnap = len(ops)
 	}
+	if r.journal != nil {
+		if err := r.replayJournal(opts.KeepReplayed); err != nil {
+			return nil, err
+		}
+	}
 	r.observeState()
 	r.st.dirty = true
 	r.st.refresh()
 	r.ownDurable = r.st.vv[r.node] // everything loaded is durable
+	if r.journal != nil {
+		r.stop, r.kick, r.loopDone = make(chan struct{}), make(chan struct{}, 1), make(chan struct{})
+		r.lastCkpt = time.Now()
+		go r.commitLoop()
+	}
 	return r, nil
 }
 
@@ -117,9 +168,8 @@ func (r *Replica) Close() error {
 		return nil
 	}
 	r.closed = true
-	target := r.enqueued
 	r.mu.Unlock()
-	err := r.flush(target)
+	err := r.closeCommit()
 	if r.store != nil {
 		err = errors.Join(err, r.store.Close())
 	}
@@ -139,9 +189,21 @@ func (r *Replica) Clock() *Clock { return r.clock }
 // before fn returns an error are kept. Update returns the new ops once they
 // are durable.
 func (r *Replica) Update(fn func(tx *Tx) error) ([]Op, error) {
+	ops, target, ferr, err := r.applyTx(fn)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.flush(target); err != nil {
+		return ops, err
+	}
+	return ops, ferr
+}
+
+// applyTx runs fn and applies and queues its ops; target is the position
+// of its last op (0 without a Store).
+func (r *Replica) applyTx(fn func(tx *Tx) error) (ops []Op, target uint64, ferr, err error) {
 	tx := &Tx{r: r}
-	var ferr error
-	target, err := func() (uint64, error) {
+	target, err = func() (uint64, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if err := r.usableLocked(); err != nil {
@@ -155,15 +217,12 @@ func (r *Replica) Update(fn func(tx *Tx) error) ([]Op, error) {
 		return r.enqueued + uint64(len(tx.ops)), nil
 	}()
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
 	if r.store == nil {
 		target = 0
 	}
-	if err := r.flush(target); err != nil {
-		return tx.ops, err
-	}
-	return tx.ops, ferr
+	return tx.ops, target, ferr, nil
 }
 
 func (r *Replica) usableLocked() error {
@@ -181,104 +240,10 @@ func (r *Replica) brokenErr() error {
 
 func (r *Replica) enqueueLocked(ops []Op) uint64 {
 	if r.store != nil && len(ops) > 0 {
-		r.pending = append(r.pending, ops...)
+		r.pending = append(r.pending, slices.Clone(ops))
 		r.enqueued += uint64(len(ops))
 	}
 	return r.enqueued
-}
-
-// flush makes every op enqueued up to target durable (group commit).
-func (r *Replica) flush(target uint64) error {
-	if r.store == nil {
-		return nil
-	}
-	r.flushMu.Lock()
-	defer r.flushMu.Unlock()
-	if err := r.brokenErr(); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	if r.durable >= target && !r.snapDue {
-		r.mu.Unlock()
-		return nil
-	}
-	batch, end := r.pending, r.enqueued
-	r.pending = nil
-	r.sinceSnap += len(batch)
-	var snap *Snapshot
-	// The interval grows with the history (half the ops seen so far), so
-	// snapshot copies cost O(1) per op amortized while start-up replays at
-	// most about a third of the history.
-	var seen uint64
-	for _, n := range r.st.vv {
-		seen += n
-	}
-	if r.snapDue || r.sinceSnap >= max(r.snapEvery, int(seen/2)) {
-		snap = r.st.snapshot()
-		r.snapDue = false
-		r.sinceSnap = 0
-	}
-	r.mu.Unlock()
-	if len(batch) > 0 {
-		if err := r.store.Append(batch); err != nil {
-			// Not durable, so not acknowledged: the callers get the error
-			// (a full disk, say). The ops stay applied in memory and queued
-			// in front, so the next flush writes them once the store works
-			// again, in order; the replica is not given up on.
-			r.mu.Lock()
-			r.pending = append(batch, r.pending...)
-			r.sinceSnap -= len(batch)
-			r.snapDue = r.snapDue || snap != nil
-			r.mu.Unlock()
-			return fmt.Errorf("crdt: append ops: %w", err)
-		}
-	}
-	r.durable = end
-	if own := lastOwnSeq(batch, r.node); own > 0 {
-		r.mu.Lock()
-		r.ownDurable = max(r.ownDurable, own)
-		r.mu.Unlock()
-	}
-	if snap != nil {
-		if err := r.store.SaveSnapshot(snap); err != nil {
-			// The ops are durable in the log; the snapshot is only an
-			// optimisation of start-up. Retry at the next flush.
-			r.mu.Lock()
-			r.snapDue = true
-			r.mu.Unlock()
-			return nil
-		}
-	}
-	return nil
-}
-
-// lastOwnSeq returns the highest sequence number of node's ops in batch.
-func lastOwnSeq(batch []Op, node NodeID) uint64 {
-	var seq uint64
-	for i := range batch {
-		if batch[i].ID.Node == node && batch[i].ID.Seq > seq {
-			seq = batch[i].ID.Seq
-		}
-	}
-	return seq
-}
-
-// servedSeqLocked is the highest local sequence number that may leave the
-// node: the durable one (everything, without a Store).
-func (r *Replica) servedSeqLocked() uint64 {
-	if r.store == nil {
-		return r.st.vv[r.node]
-	}
-	return r.ownDurable
-}
-
-// AllDurable reports whether every local op is durable: only then does
-// the state show nothing a crash could take back (the garbage collector
-// decides on such a state only).
-func (r *Replica) AllDurable() bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.servedSeqLocked() == r.st.vv[r.node]
 }
 
 // View runs fn under the read lock. The View must not escape fn.
