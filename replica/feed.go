@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -69,9 +70,17 @@ type Feed struct {
 	ring []Change // event seq is at ring[(seq-1) % FeedSize]; grows up to FeedSize
 	last uint64   // seq of the newest event (0: none yet)
 	wake chan struct{}
+	// epoch identifies this incarnation of the feed (one per FS): a
+	// consumer that persists its sequence number persists the epoch with
+	// it, and a number of another epoch is from an earlier run.
+	epoch uint64
 }
 
-func newFeed() *Feed { return &Feed{wake: make(chan struct{})} }
+func newFeed() *Feed { return &Feed{wake: make(chan struct{}), epoch: rand.Uint64() | 1} }
+
+// Epoch returns the feed's incarnation (random, never 0): sequence numbers
+// are only comparable within one epoch.
+func (fd *Feed) Epoch() uint64 { return fd.epoch }
 
 // Last returns the sequence number of the newest event.
 func (fd *Feed) Last() uint64 {
