@@ -8,7 +8,9 @@ import (
 
 	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/chunk/boltstore"
+	"github.com/clusterf/clusterf/chunk/extent"
 	"github.com/clusterf/clusterf/chunk/rawfile"
+	"github.com/clusterf/clusterf/chunk/sqlitestore"
 )
 
 // Default is the engine used when none is recorded or asked for.
@@ -25,6 +27,8 @@ type engine struct {
 var registry = map[string]engine{
 	"rawfile": {minor: "1", open: func(dir string) (chunk.Store, error) { return rawfile.Open(dir) }},
 	"bolt":    {minor: "1", open: func(dir string) (chunk.Store, error) { return boltstore.Open(dir) }},
+	"extent":  {minor: "1", open: func(dir string) (chunk.Store, error) { return extent.Open(dir) }},
+	"sqlite":  {minor: "1", open: func(dir string) (chunk.Store, error) { return sqlitestore.Open(dir) }},
 }
 
 // Names returns the engine names, sorted.

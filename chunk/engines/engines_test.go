@@ -16,7 +16,7 @@ import (
 )
 
 func TestNames(t *testing.T) {
-	if got := engines.Names(); !slices.Equal(got, []string{"bolt", "rawfile"}) {
+	if got := engines.Names(); !slices.Equal(got, []string{"bolt", "extent", "rawfile", "sqlite"}) {
 		t.Fatalf("Names = %v", got)
 	}
 }
