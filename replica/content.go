@@ -36,7 +36,7 @@ type openFile struct {
 	baseValid int64
 	fixed     bool // a conflict sibling: base never changes, never written
 
-	staging   *os.File
+	staging   StagingFile
 	dirty     map[int64]int64 // chunk index -> its slot in staging (staging.go)
 	freeSlots []int64         // zeroed slots to reuse
 	nslots    int64           // slots handed out so far

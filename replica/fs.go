@@ -44,6 +44,9 @@ type Config struct {
 	// goes through it (chunk/lifecycle).
 	Chunks     *lifecycle.Keeper
 	StagingDir string // write-back staging files; emptied at New
+	// OpenStaging creates an open file's staging file in StagingDir (nil:
+	// an unlinked temporary file; atrest.NewStagingFile encrypts it).
+	OpenStaging func(dir, pattern string) (StagingFile, error)
 	// StatfsDir is the directory whose filesystem Statfs reports (the data dir).
 	StatfsDir string
 	// Fetcher gets chunks this node does not store from other members
@@ -89,6 +92,7 @@ type FS struct {
 	repl      Replicator
 	onCommit  func()
 	staging   string
+	openStage func(dir, pattern string) (StagingFile, error)
 	statfsDir string
 	chunkSize int
 	inlineMax int
@@ -116,6 +120,7 @@ func New(cfg Config) (*FS, error) {
 		repl:      cfg.Replicator,
 		onCommit:  cfg.OnCommit,
 		staging:   cfg.StagingDir,
+		openStage: cfg.OpenStaging,
 		statfsDir: cfg.StatfsDir,
 		chunkSize: cfg.ChunkSize,
 		inlineMax: cfg.InlineMax,
@@ -124,6 +129,9 @@ func New(cfg Config) (*FS, error) {
 		now:       cfg.Now,
 		open:      make(map[crdt.InodeID]*openFile),
 		feed:      newFeed(),
+	}
+	if f.openStage == nil {
+		f.openStage = openPlainStaging
 	}
 	if f.chunkSize <= 0 {
 		f.chunkSize = DefaultChunkSize

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/crdt"
@@ -152,14 +149,9 @@ func (of *openFile) ensureStaging() error {
 	if of.staging != nil {
 		return nil
 	}
-	fh, err := os.CreateTemp(of.fs.staging, of.id.String()+"-*")
+	fh, err := of.fs.openStage(of.fs.staging, of.id.String()+"-*")
 	if err != nil {
 		return fmt.Errorf("create staging file: %w", err)
-	}
-	// The name is not needed: the file lives until its handle closes.
-	if err := os.Remove(fh.Name()); err != nil {
-		fh.Close()
-		return fmt.Errorf("unlink staging file: %w", err)
 	}
 	of.staging = fh
 	of.resetSlots()
@@ -188,20 +180,8 @@ func (of *openFile) zeroStaging(off, n int64) error {
 	if n <= 0 {
 		return nil
 	}
-	err := unix.Fallocate(int(of.staging.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.ENOSYS) {
+	if err := of.staging.Zero(off, n); err != nil {
 		return fmt.Errorf("zero staging: %w", err)
-	}
-	zeros := make([]byte, min(n, 1<<20))
-	for n > 0 {
-		w := min(n, int64(len(zeros)))
-		if _, err := of.staging.WriteAt(zeros[:w], off); err != nil {
-			return fmt.Errorf("zero staging: %w", err)
-		}
-		off, n = off+w, n-w
 	}
 	return nil
 }
