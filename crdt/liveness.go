@@ -158,17 +158,32 @@ func (s *state) rebuildCands() {
 }
 
 // candidate: trash child k may be resurrected (a directory with children,
-// a file with a content version its delete did not cover).
+// a file with a content version no delete of its names covered).
 func (s *state) candidate(k InodeID, t *tnode) bool {
 	if t.M.Kind == KindDir {
 		return len(s.children[k]) > 0
 	}
-	c := s.content[t.M.Inode]
-	if c == nil {
+	return s.uncoveredVersion(t.M.Inode)
+}
+
+// uncoveredVersion reports whether file ino has a live content version
+// that no delete of any of its names had seen: a write concurrent with the
+// deletes. One name's delete is not enough to bring the file back: after
+// link(a, b), unlink(a), a write through b and unlink(b), the write is
+// covered by b's delete and a stays deleted (found by TestPosixDiffRandom).
+func (s *state) uncoveredVersion(ino InodeID) bool {
+	c := s.content[ino]
+	if c == nil || len(c.Versions) == 0 {
 		return false
 	}
+	seen := VersionVector{}
+	for _, d := range s.inodeDentries[ino] {
+		if t := s.tree[d]; t.Parent == TrashID {
+			seen.Merge(t.M.Context)
+		}
+	}
 	for _, v := range c.Versions {
-		if !t.M.Context.Covers(v.ID) {
+		if !seen.Covers(v.ID) {
 			return true
 		}
 	}
@@ -182,18 +197,7 @@ func (s *state) qualifies(k InodeID, prevKids map[InodeID]int) bool {
 	if t.M.Kind == KindDir {
 		return len(s.children[k]) > 0 || prevKids[k] > 0
 	}
-	c := s.content[t.M.Inode]
-	if c == nil {
-		return false
-	}
-	uncovered := false
-	for _, v := range c.Versions {
-		if !t.M.Context.Covers(v.ID) {
-			uncovered = true
-			break
-		}
-	}
-	if !uncovered {
+	if !s.uncoveredVersion(t.M.Inode) {
 		return false
 	}
 	for _, e := range s.inodeDentries[t.M.Inode] {

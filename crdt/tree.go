@@ -124,6 +124,22 @@ func (s *state) setNode(id InodeID, n *tnode) {
 	if n != nil {
 		s.recheckCand(n.Parent)
 	}
+	// Whether a deleted name of a file may come back depends on the deletes
+	// of all its names (uncoveredVersion): recheck them when one enters or
+	// leaves the trash.
+	if t := eitherNode(old, n); t != nil && t.M.Kind != KindDir && (had && old.Parent == TrashID || n != nil && n.Parent == TrashID) {
+		for _, d := range s.inodeDentries[t.M.Inode] {
+			s.recheckCand(d)
+		}
+	}
+}
+
+// eitherNode is b, or a when b is nil.
+func eitherNode(a, b *tnode) *tnode {
+	if b != nil {
+		return b
+	}
+	return a
 }
 
 func (s *state) placeNode(id InodeID, n *tnode) {
