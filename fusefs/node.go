@@ -176,7 +176,11 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	// A setattr that sets nothing is chown(f, -1, -1): only the ctime
 	// changes (the kernel sends ATTR_CTIME as no field).
 	sa.Touch = true
-	a, err := n.m.fs.SetAttr(ctx, n.ref, sa)
+	// A truncate commits like a flush: once asked, it must not half happen
+	// nor fail with EINTR, which no local filesystem answers (and Go
+	// programs get preemption signals all the time, which interrupt the
+	// request; found by TestPosixDiffRandom, seed 13).
+	a, err := n.m.fs.SetAttr(context.WithoutCancel(ctx), n.ref, sa)
 	if err != nil {
 		return n.errno("setattr", err)
 	}
@@ -265,11 +269,11 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if !ok {
 		return syscall.EXDEV
 	}
-	const known = uint32(crdt.RenameNoReplace | crdt.RenameExchange)
-	if flags&^known != 0 { // RENAME_WHITEOUT and future flags
+	const known = uint32(crdt.RenameNoReplace | crdt.RenameExchange | replica.RenameWhiteout)
+	if flags&^known != 0 { // future flags
 		return syscall.EINVAL
 	}
-	err := n.m.fs.Rename(ctx, n.ref.Inode, name, np.ref.Inode, newName, crdt.RenameFlags(flags))
+	err := n.m.fs.RenameAs(ctx, n.ref.Inode, name, np.ref.Inode, newName, crdt.RenameFlags(flags), owner(ctx))
 	return n.errno("rename", err)
 }
 

@@ -208,7 +208,6 @@ func mergeChunks(a, b []crdt.SparseChunk) []crdt.SparseChunk {
 // new version. Called with of.mu held.
 func (of *openFile) record(st *staged) error {
 	f := of.fs
-	now := f.now().UnixNano()
 	var ver crdt.OpID
 	ops, err := f.update(func(tx *crdt.Tx) error {
 		if ino, err := tx.Inode(of.id); errors.Is(err, crdt.ErrNotFound) || (err == nil && ino.Nlink == 0) {
@@ -221,14 +220,14 @@ func (of *openFile) record(st *staged) error {
 		}
 		// The content changed at the time of the last write or truncate
 		// (mtime), so the ctime is that time too (mtime == ctime, as on
-		// ext4), unless a later metadata change set a later ctime.
-		op := crdt.AttrOp{Inode: of.id, Set: crdt.AttrCtime, Ctime: now}
-		if st.mtime != 0 {
-			op.Set |= crdt.AttrMtime
-			op.Mtime, op.Ctime = st.mtime, st.mtime
-			if ino, err := tx.Inode(of.id); err == nil && ino.Ctime >= st.mtime {
-				op.Set &^= crdt.AttrCtime
-			}
+		// ext4), unless a later metadata change set a later ctime. No
+		// pending mtime: utimens set the times after the last write.
+		if st.mtime == 0 {
+			return nil
+		}
+		op := crdt.AttrOp{Inode: of.id, Set: crdt.AttrMtime | crdt.AttrCtime, Mtime: st.mtime, Ctime: st.mtime}
+		if ino, err := tx.Inode(of.id); err == nil && ino.Ctime >= st.mtime {
+			op.Set &^= crdt.AttrCtime
 		}
 		return tx.SetAttr(op)
 	})

@@ -213,8 +213,9 @@ func (f *FS) forgetPendingMtime(id crdt.InodeID) {
 	}
 }
 
-// truncate changes the size of a file, open or not, and commits.
-func (f *FS) truncate(ctx context.Context, id crdt.InodeID, size int64) error {
+// truncate changes the size of a file, open or not, and commits with
+// mtime now (unix ns).
+func (f *FS) truncate(ctx context.Context, id crdt.InodeID, size, now int64) error {
 	if size < 0 {
 		return fmt.Errorf("truncate: %w", crdt.ErrInvalid)
 	}
@@ -224,6 +225,9 @@ func (f *FS) truncate(ctx context.Context, id crdt.InodeID, size int64) error {
 	}
 	of.mu.Lock()
 	err = of.truncate(size)
+	if err == nil && of.mtime != 0 {
+		of.mtime = now
+	}
 	of.mu.Unlock()
 	if err == nil {
 		err = of.flush(ctx)

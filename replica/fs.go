@@ -495,9 +495,23 @@ func (f *FS) remove(dir crdt.InodeID, name string, isDir bool) error {
 	return nil
 }
 
+// RenameWhiteout is renameat2's RENAME_WHITEOUT: the old name becomes a
+// whiteout, a character device 0:0 with mode 0 (overlayfs uses them).
+const RenameWhiteout crdt.RenameFlags = 4
+
 // Rename moves oldName in oldDir to newName in newDir (renameat2 flags).
 func (f *FS) Rename(ctx context.Context, oldDir crdt.InodeID, oldName string, newDir crdt.InodeID, newName string, flags crdt.RenameFlags) error {
+	return f.RenameAs(ctx, oldDir, oldName, newDir, newName, flags, Owner{})
+}
+
+// RenameAs is Rename by owner, who owns the whiteout of RenameWhiteout.
+func (f *FS) RenameAs(ctx context.Context, oldDir crdt.InodeID, oldName string, newDir crdt.InodeID, newName string, flags crdt.RenameFlags, owner Owner) error {
 	now := f.now().UnixNano()
+	whiteout := flags&RenameWhiteout != 0
+	flags &^= RenameWhiteout
+	if whiteout && flags&crdt.RenameExchange != 0 {
+		return fmt.Errorf("rename %q: whiteout with exchange: %w", oldName, crdt.ErrInvalid)
+	}
 	_, err := f.update(func(tx *crdt.Tx) error {
 		e, err := tx.Lookup(oldDir, oldName)
 		if err != nil {
@@ -506,6 +520,11 @@ func (f *FS) Rename(ctx context.Context, oldDir crdt.InodeID, oldName string, ne
 		dst, derr := tx.Lookup(newDir, newName)
 		if err := tx.Rename(oldDir, oldName, newDir, newName, flags); err != nil {
 			return err
+		}
+		if whiteout {
+			if _, err := tx.Create(oldDir, oldName, crdt.KindCharDev, crdt.NewAttrs{UID: owner.UID, GID: owner.GID, Time: now}); err != nil {
+				return err
+			}
 		}
 		if err := tx.SetAttr(crdt.AttrOp{Inode: e.Ref.Inode, Set: crdt.AttrCtime, Ctime: now}); err != nil {
 			return err
@@ -556,12 +575,18 @@ func (f *FS) SetAttr(ctx context.Context, ref crdt.Ref, in SetAttrIn) (Attr, err
 	if !ref.Version.IsZero() {
 		return Attr{}, fmt.Errorf("setattr: %w", ErrReadOnly)
 	}
+	now := f.now()
 	if in.Size != nil {
-		if err := f.truncate(ctx, ref.Inode, *in.Size); err != nil {
+		if err := f.truncate(ctx, ref.Inode, *in.Size, now.UnixNano()); err != nil {
 			return Attr{}, err
 		}
+		// truncate(2) sets mtime and ctime, also to the same size (as
+		// ext4; tmpfs too unless the file is empty), at the same now as
+		// the other changes of the call (a mode cleared by the kernel).
+		if in.Mtime == nil {
+			in.MtimeNow = true
+		}
 	}
-	now := f.now()
 	op := crdt.AttrOp{Inode: ref.Inode}
 	if in.Mode != nil {
 		op.Set |= crdt.AttrMode
@@ -589,7 +614,7 @@ func (f *FS) SetAttr(ctx context.Context, ref crdt.Ref, in SetAttrIn) (Attr, err
 		op.Set |= crdt.AttrMtime
 		op.Mtime = in.Mtime.UnixNano()
 	}
-	if op.Set != 0 || (in.Touch && in.Size == nil) {
+	if op.Set != 0 || in.Touch {
 		op.Set |= crdt.AttrCtime
 		op.Ctime = now.UnixNano()
 		if _, err := f.update(func(tx *crdt.Tx) error { return tx.SetAttr(op) }); err != nil {

@@ -11,7 +11,7 @@ import (
 // when it is staged or the base stores it (within what the base still
 // shows), a hole otherwise; an all-zero chunk is stored as a hole, so it
 // reads back as one. The end of the file is a hole. Offsets at or past the
-// end are ENXIO (as tmpfs and ext4).
+// end, or negative, are ENXIO (as tmpfs and ext4).
 
 // SeekData returns the first offset >= off that is data.
 func (h *Handle) SeekData(off int64) (int64, error) {
@@ -28,10 +28,7 @@ func (h *Handle) seek(off int64, data bool) (int64, error) {
 	of.mu.Lock()
 	defer of.mu.Unlock()
 	of.refresh()
-	if off < 0 {
-		return 0, fmt.Errorf("seek to %d: %w", off, crdt.ErrInvalid)
-	}
-	if off >= of.size {
+	if off < 0 || off >= of.size { // negative too, as tmpfs and ext4
 		return 0, fmt.Errorf("seek to %d past the end (%d): %w", off, of.size, syscall.ENXIO)
 	}
 	cs := of.cs()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 
 	"github.com/clusterf/clusterf/crdt"
@@ -14,6 +15,9 @@ import (
 
 // GetXattr reads an extended attribute.
 func (f *FS) GetXattr(ctx context.Context, id crdt.InodeID, name string) ([]byte, error) {
+	if err := checkXattrName(name); err != nil {
+		return nil, fmt.Errorf("getxattr: %w", err)
+	}
 	var val []byte
 	err := f.meta.View(func(v *crdt.View) error {
 		var err error
@@ -49,10 +53,31 @@ const (
 // MaxXattrSize bounds one extended attribute value (as Linux XATTR_SIZE_MAX).
 const MaxXattrSize = 64 << 10
 
+// xattrNamespaces are the namespaces Linux knows; a name in none of them
+// is EOPNOTSUPP, a namespace alone EINVAL (as tmpfs and ext4).
+var xattrNamespaces = []string{"user.", "trusted.", "security.", "system."}
+
+// checkXattrName validates an attribute name: ERANGE beyond 255 bytes
+// (the kernel's XATTR_NAME_MAX), a known namespace, a non-empty name in it.
+func checkXattrName(name string) error {
+	if len(name) > 255 {
+		return fmt.Errorf("xattr name of %d bytes: %w", len(name), syscall.ERANGE)
+	}
+	for _, ns := range xattrNamespaces {
+		if strings.HasPrefix(name, ns) {
+			if len(name) == len(ns) {
+				return fmt.Errorf("xattr name %q: %w", name, crdt.ErrInvalid)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("xattr name %q has no namespace: %w", name, syscall.EOPNOTSUPP)
+}
+
 // SetXattr sets an extended attribute.
 func (f *FS) SetXattr(ctx context.Context, id crdt.InodeID, name string, value []byte, flags int) error {
-	if name == "" || len(name) > 255 {
-		return fmt.Errorf("setxattr: %w", crdt.ErrInvalid)
+	if err := checkXattrName(name); err != nil {
+		return fmt.Errorf("setxattr: %w", err)
 	}
 	if len(value) > MaxXattrSize {
 		return fmt.Errorf("setxattr %q: %w", name, syscall.E2BIG)
@@ -82,6 +107,9 @@ func (f *FS) SetXattr(ctx context.Context, id crdt.InodeID, name string, value [
 
 // RemoveXattr removes an extended attribute.
 func (f *FS) RemoveXattr(ctx context.Context, id crdt.InodeID, name string) error {
+	if err := checkXattrName(name); err != nil {
+		return fmt.Errorf("removexattr: %w", err)
+	}
 	_, err := f.update(func(tx *crdt.Tx) error {
 		if err := tx.RemoveXattr(id, name); err != nil {
 			return err
