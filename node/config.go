@@ -54,12 +54,17 @@ type Config struct {
 	// CacheTimeout sets the mount's kernel entry and attribute cache
 	// timeouts (tests: a long one proves remote changes invalidate).
 	CacheTimeout time.Duration
-	StorageMajor string // chunk storage engine ("" = as recorded, else rawfile)
-	StorageMinor string
-	Mount        string // mount point ("" = no FUSE mount)
-	ChunkSize    int    // 0 = replica.DefaultChunkSize
-	Debug        bool   // log every FUSE request
-	Logger       *slog.Logger
+	// EncryptionKey is the passphrase of encryption at rest ("" = off).
+	// Like the storage engine it is decided at the first start: a key for
+	// a dir created without one, none for an encrypted dir, or a wrong one
+	// is an error wrapping atrest.ErrKey, and nothing is touched.
+	EncryptionKey string
+	StorageMajor  string // chunk storage engine ("" = as recorded, else rawfile)
+	StorageMinor  string
+	Mount         string // mount point ("" = no FUSE mount)
+	ChunkSize     int    // 0 = replica.DefaultChunkSize
+	Debug         bool   // log every FUSE request
+	Logger        *slog.Logger
 }
 
 // nodeIDFile remembers a generated node id in the base data dir.

@@ -9,10 +9,8 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -69,19 +67,19 @@ func (n *Node) loadToken() (token string, first bool, err error) {
 		return n.cfg.HTTPToken, false, nil
 	}
 	path := filepath.Join(n.Dir, tokenFile)
-	b, err := os.ReadFile(path)
-	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return strings.TrimSpace(string(b)), false, nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	saved, err := n.readToken(path) // sealed when encryption is on (atrest.go)
+	if err != nil {
 		return "", false, fmt.Errorf("read http token: %w", err)
+	}
+	if saved != "" {
+		return saved, false, nil
 	}
 	var r [24]byte
 	if _, err := rand.Read(r[:]); err != nil {
 		return "", false, err
 	}
 	token = hex.EncodeToString(r[:])
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+	if err := n.writeToken(path, token); err != nil {
 		return "", false, fmt.Errorf("save http token: %w", err)
 	}
 	return token, true, nil

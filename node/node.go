@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/clusterf/clusterf/atrest"
 	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/chunk/engines"
 	"github.com/clusterf/clusterf/chunk/lifecycle"
@@ -45,7 +46,8 @@ type Node struct {
 	FirstToken string
 
 	cfg      Config
-	store    chunk.Store // the engine under Chunks; closed by the node
+	store    chunk.Store  // the engine under Chunks (sealed when encrypted); closed by the node
+	keys     *atrest.Keys // encryption at rest; nil when off
 	log      *slog.Logger
 	mount    *fusefs.Server
 	httpPort int
@@ -83,11 +85,15 @@ func New(cfg Config) (_ *Node, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create node dir: %w", err)
 	}
+	keys, err := resolveKeys(dir, cfg) // first: a key error touches nothing (atrest.go)
+	if err != nil {
+		return nil, err
+	}
 	major, minor, err := engines.ResolveFormat(dir, cfg.StorageMajor, cfg.StorageMinor)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{ID: id, Dir: dir, cfg: cfg, log: log.With("node", string(id)), done: make(chan struct{})}
+	n := &Node{ID: id, Dir: dir, cfg: cfg, keys: keys, log: log.With("node", string(id)), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.closeStores()
@@ -97,11 +103,12 @@ func New(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open chunk store: %w", err)
 	}
+	n.store = n.sealStore(n.store)
 	n.Chunks = lifecycle.New(n.store, log.With("node", string(id), "component", "chunks"))
 	if err := engines.LockFormat(dir, major, minor); err != nil {
 		return nil, err
 	}
-	store, err := crdt.OpenBoltStore(filepath.Join(dir, "meta.db"))
+	store, err := crdt.OpenBoltStore(filepath.Join(dir, "meta.db"), n.metaOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata: %w", err)
 	}
@@ -122,15 +129,16 @@ func New(cfg Config) (_ *Node, err error) {
 		(*nodeCollector)(n),
 	)
 	n.FS, err = replica.New(replica.Config{
-		Meta:       n.Meta,
-		Chunks:     n.Chunks,
-		Fetcher:    n.Cluster,
-		Replicator: n.Cluster,
-		OnCommit:   n.Cluster.Changed,
-		StagingDir: filepath.Join(dir, "staging"),
-		StatfsDir:  dir,
-		ChunkSize:  cfg.ChunkSize,
-		Logger:     n.log,
+		Meta:        n.Meta,
+		Chunks:      n.Chunks,
+		Fetcher:     n.Cluster,
+		Replicator:  n.Cluster,
+		OnCommit:    n.Cluster.Changed,
+		StagingDir:  filepath.Join(dir, "staging"),
+		OpenStaging: n.openStaging(),
+		StatfsDir:   dir,
+		ChunkSize:   cfg.ChunkSize,
+		Logger:      n.log,
 	})
 	if err != nil {
 		return nil, err

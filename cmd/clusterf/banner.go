@@ -25,6 +25,7 @@ type bannerInfo struct {
 	ClusterKey    bool
 	FirstToken    string // shown once
 	TokenFile     string
+	Encrypted     bool // encryption at rest
 }
 
 func nodeBanner(n *node.Node, nf *nodeFlags) bannerInfo {
@@ -33,6 +34,7 @@ func nodeBanner(n *node.Node, nf *nodeFlags) bannerInfo {
 		Mount: n.Mountpoint(), QUICPort: n.QUICPort(), DiscoveryPort: nf.discoveryPort,
 		StaticPeers: nf.peers, ClusterKey: nf.clusterKey != "",
 		FirstToken: n.FirstToken, TokenFile: n.Dir + "/http-token",
+		Encrypted: n.Encrypted(),
 	}
 }
 
@@ -43,6 +45,9 @@ func printBanner(w io.Writer, b bannerInfo) {
 	fmt.Fprintf(w, "clusterf %s\n", b.Version)
 	fmt.Fprintf(w, "  node id:   %s\n", b.NodeID)
 	fmt.Fprintf(w, "  data dir:  %s\n", b.DataDir)
+	if b.Encrypted {
+		fmt.Fprintf(w, "  at rest:   encrypted (key header %s/encryption-header; 'clusterf rekey' changes the passphrase)\n", b.DataDir)
+	}
 	if b.Mount != "" {
 		fmt.Fprintf(w, "  mount:     %s\n", b.Mount)
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +16,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/clusterf/clusterf/atrest"
+	"github.com/clusterf/clusterf/node"
 )
 
 // newForgetCmd is `clusterf forget-node ID`: ask the running node on
@@ -83,9 +88,19 @@ func nodeToken(nf *nodeFlags) string {
 		}
 		id = strings.TrimSpace(string(b))
 	}
-	b, err := os.ReadFile(filepath.Join(nf.dataDir, id, "http-token"))
+	dir := filepath.Join(nf.dataDir, id)
+	b, err := os.ReadFile(filepath.Join(dir, "http-token"))
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSpace(string(b))
+	// An encrypted node seals its token: opening it takes the passphrase.
+	keys, err := atrest.Unlock(dir, []byte(nf.encKey))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	tok, err := node.OpenToken(keys, b)
+	if err != nil {
+		return ""
+	}
+	return tok
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/clusterf/clusterf/atrest"
 	"github.com/clusterf/clusterf/chunk/engines"
 	"github.com/clusterf/clusterf/node"
 	"github.com/clusterf/clusterf/sim"
@@ -55,6 +56,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stderr, "clusterf: %v\n", err)
+	if errors.Is(err, atrest.ErrKey) { // wrong, missing or extra key: nothing was touched
+		return 2
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintln(stderr, "Run 'clusterf --help' for usage.")
@@ -85,6 +89,8 @@ type nodeFlags struct {
 	httpHosts     []string
 	webdav        string
 	clusterKey    string
+	encKey        string
+	encKeyFile    string
 	peers         []string
 	debug         bool
 	noDesktop     bool
@@ -104,7 +110,6 @@ var pendingFlags = []struct{ name, usage string }{
 	{"import-dir", "import files from a local directory (not implemented yet)"},
 	{"cluster-dir", "cluster path prefix for import/export (not implemented yet)"},
 	{"exclude-dirs", "directories to exclude from import (not implemented yet)"},
-	{"encryption-key", "at-rest encryption key (not implemented yet)"},
 	{"profiling", "profiling at startup (not implemented yet: [http])"},
 }
 
@@ -132,6 +137,8 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.Lookup("test-cache-timeout").Hidden = true
 	fs.IntVar(&f.quicPort, "quic-port", 0, "QUIC port for cluster traffic (0 = random; give a fixed one for --peers)")
 	fs.StringVar(&f.clusterKey, "cluster-key", "", "shared secret: only nodes with the same key join (empty = open LAN mode)")
+	fs.StringVar(&f.encKey, "encryption-key", "", "passphrase of encryption at rest: everything the node writes to its data dir is sealed (locked at first start; prefer --encryption-key-file or CLUSTERF_ENCRYPTION_KEY, which a process listing does not show)")
+	fs.StringVar(&f.encKeyFile, "encryption-key-file", "", "read the --encryption-key passphrase from this file (one trailing newline is dropped)")
 	fs.StringSliceVar(&f.peers, "peers", nil, "static peers' QUIC addresses host:port,... (for networks without broadcast)")
 	fs.IntVar(&f.chunkSize, "chunk-size", 0, "chunk size in bytes for new content (0 = 4 MiB)")
 	fs.BoolVar(&f.debug, "debug", false, "verbose debug logging (every FUSE request)")
@@ -149,6 +156,16 @@ func (f *nodeFlags) validate(fs *pflag.FlagSet) error {
 		if fs.Changed(p.name) {
 			return usageError{fmt.Errorf("--%s: this feature is not implemented in clusterf %s yet", p.name, version)}
 		}
+	}
+	if fs.Changed("encryption-key") && fs.Changed("encryption-key-file") {
+		return usageError{fmt.Errorf("--encryption-key and --encryption-key-file: give one of them")}
+	}
+	if f.encKeyFile != "" {
+		k, err := readKeyFile(f.encKeyFile, "--encryption-key-file")
+		if err != nil {
+			return err
+		}
+		f.encKey = k
 	}
 	if f.httpPort < 0 || f.httpPort > 65535 {
 		return usageError{fmt.Errorf("--http-port %d: must be 0-65535", f.httpPort)}
@@ -259,7 +276,7 @@ Every flag can also be set as CLUSTERF_<FLAG_NAME>, e.g. CLUSTERF_DATA_DIR.`,
 			return runSim(cmd.Context(), &nf, stdout, stderr)
 		},
 	}
-	root.AddCommand(serve, mount, versionCmd, simCmd, newDoctorCmd(&nf, stdout), newForgetCmd(&nf, stdout))
+	root.AddCommand(serve, mount, versionCmd, simCmd, newDoctorCmd(&nf, stdout), newForgetCmd(&nf, stdout), newRekeyCmd(&nf, stdout))
 	root.Args = usageArgs(cobra.NoArgs)
 	return root
 }
@@ -345,6 +362,7 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 		WebDAV:        nf.webdav,
 		Version:       version,
 		ClusterKey:    nf.clusterKey,
+		EncryptionKey: nf.encKey,
 		Peers:         nf.peers,
 		Debug:         nf.debug,
 		Logger:        log,
