@@ -1,0 +1,156 @@
+package search
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/registry"
+	"golang.org/x/text/unicode/norm"
+)
+
+// The analyzers of the index. Names, paths and metadata strings go
+// through "cf_words": NFC, lower case, split at every non-letter/digit and
+// at camelCase and letter/digit boundaries ("vacationPhotos2024.zip" →
+// vacation, photos, 2024, zip). "cf_grams" indexes the trigrams of a name
+// with its separators removed, one position each, so that a substring of
+// three or more characters is a phrase of consecutive trigrams. Document
+// text uses "cf_text" (NFC, lower case, split at non-letters/digits; no
+// camelCase split, so prose keeps its words).
+const (
+	analyzerWords = "cf_words"
+	analyzerGrams = "cf_grams"
+	analyzerText  = "cf_text"
+)
+
+func init() {
+	for name, a := range map[string]analysis.Analyzer{
+		analyzerWords: analyzerFunc(func(b []byte) analysis.TokenStream { return wordTokens(string(b), true) }),
+		analyzerText:  analyzerFunc(func(b []byte) analysis.TokenStream { return wordTokens(string(b), false) }),
+		analyzerGrams: analyzerFunc(func(b []byte) analysis.TokenStream { return gramTokens(string(b)) }),
+	} {
+		a := a
+		if err := registry.RegisterAnalyzer(name, func(map[string]interface{}, *registry.Cache) (analysis.Analyzer, error) {
+			return a, nil
+		}); err != nil {
+			panic(err)
+		}
+	}
+}
+
+type analyzerFunc func([]byte) analysis.TokenStream
+
+func (f analyzerFunc) Analyze(b []byte) analysis.TokenStream { return f(b) }
+
+// normalize is the form every indexed and queried string takes: NFC,
+// lower case.
+func normalize(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return strings.ToLower(norm.NFC.String(s))
+}
+
+// maxTokenLen drops longer tokens (hashes, base64 blobs): they bloat the
+// term dictionary and nobody types them.
+const maxTokenLen = 64
+
+// words splits s into its words as the "cf_words" (camel true) or
+// "cf_text" analyzer does, normalised. Offsets are into the NFC form of s.
+func words(s string, camel bool) []string {
+	ts := wordTokens(s, camel)
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = string(t.Term)
+	}
+	return out
+}
+
+func wordTokens(s string, camel bool) analysis.TokenStream {
+	s = norm.NFC.String(s)
+	var out analysis.TokenStream
+	start := -1
+	var prev rune
+	emit := func(end int) {
+		if start >= 0 && end > start && end-start <= maxTokenLen {
+			out = append(out, &analysis.Token{Start: start, End: end, Term: []byte(strings.ToLower(s[start:end])),
+				Position: len(out) + 1, Type: analysis.AlphaNumeric})
+		}
+		start = -1
+	}
+	for i, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.Mn, r) {
+			emit(i)
+			prev = r
+			continue
+		}
+		if start >= 0 && camel && boundary(prev, r, s[i:]) {
+			emit(i)
+		}
+		if start < 0 {
+			start = i
+		}
+		prev = r
+	}
+	emit(len(s))
+	return out
+}
+
+// boundary reports a word boundary inside a run of letters and digits
+// before r: lower→Upper ("vacationPhotos"), letter↔digit ("IMG2024"), and
+// the last capital of an acronym before a lower-case letter ("HTTPServer":
+// HTTP, Server).
+func boundary(prev, r rune, rest string) bool {
+	switch {
+	case unicode.IsLower(prev) && unicode.IsUpper(r):
+		return true
+	case unicode.IsDigit(prev) != unicode.IsDigit(r):
+		return true
+	case unicode.IsUpper(prev) && unicode.IsUpper(r):
+		_, n := utf8.DecodeRuneInString(rest)
+		next, _ := utf8.DecodeRuneInString(rest[n:])
+		return unicode.IsLower(next)
+	}
+	return false
+}
+
+// squash is a name as the trigrams see it: normalised, letters and
+// digits only.
+func squash(s string) []rune {
+	s = normalize(s)
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// maxGramRunes bounds the trigrams of one name.
+const maxGramRunes = 128
+
+func gramTokens(s string) analysis.TokenStream {
+	rs := squash(s)
+	if len(rs) > maxGramRunes {
+		rs = rs[:maxGramRunes]
+	}
+	var out analysis.TokenStream
+	for i := 0; i+3 <= len(rs); i++ {
+		out = append(out, &analysis.Token{Start: i, End: i + 3, Term: []byte(string(rs[i : i+3])),
+			Position: i + 1, Type: analysis.AlphaNumeric})
+	}
+	return out
+}
+
+// grams returns the trigrams of a query substring (nil if it is shorter
+// than three characters).
+func grams(s string) []string {
+	rs := squash(s)
+	var out []string
+	for i := 0; i+3 <= len(rs); i++ {
+		out = append(out, string(rs[i:i+3]))
+	}
+	return out
+}
