@@ -1,0 +1,231 @@
+package filesync
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clusterf/clusterf/atrest"
+)
+
+func TestRenameIsRename(t *testing.T) {
+	e := newEnv(t)
+	e.write("d/one.bin", strings.Repeat("1", 100<<10))
+	e.write("d/two.bin", strings.Repeat("2", 100<<10))
+	e.write("f.bin", strings.Repeat("3", 100<<10))
+	e.mustOnce(Import, "/b")
+	a0, _ := e.fs.Walk(context.Background(), "/b/d/one.bin")
+	if err := os.Rename(filepath.Join(e.local, "d"), filepath.Join(e.local, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(e.local, "f.bin"), filepath.Join(e.local, "moved/g.bin")); err != nil {
+		t.Fatal(err)
+	}
+	st := e.mustOnce(Import, "/b")
+	if st.BytesDone != 0 || st.Renamed != 2 || st.Deleted != 0 {
+		t.Fatalf("rename copied or deleted: %+v", st)
+	}
+	if d := diffTrees(localTree(t, e.local), e.clusterTree("/b")); d != "" {
+		t.Fatal(d)
+	}
+	a1, _ := e.fs.Walk(context.Background(), "/b/moved/one.bin")
+	if a1.Ref.Inode != a0.Ref.Inode {
+		t.Fatal("the cluster file was copied, not renamed")
+	}
+}
+
+func TestMassDeleteRefused(t *testing.T) {
+	e := newEnv(t)
+	for i := range 30 {
+		e.write(fmt.Sprintf("f%02d", i), "x")
+	}
+	e.mustOnce(Import, "/b")
+	for i := range 20 {
+		os.Remove(filepath.Join(e.local, fmt.Sprintf("f%02d", i)))
+	}
+	st, err := e.once(Import, "/b")
+	if err == nil || st.State != StateFailed || !strings.Contains(st.Reason, "refusing to delete 20 of 30 files") {
+		t.Fatalf("mass delete not refused: %v %+v", err, st)
+	}
+	if n := len(e.clusterTree("/b")); n != 30 {
+		t.Fatalf("cluster lost files: %d left", n)
+	}
+	// Emptying the folder is refused even when small.
+	for i := 20; i < 30; i++ {
+		os.Remove(filepath.Join(e.local, fmt.Sprintf("f%02d", i)))
+	}
+	st, err = e.once(Import, "/b", func(c *PairConfig) { c.MaxDelete = MaxDelete{Percent: 99} })
+	if err == nil || !strings.Contains(st.Reason, "is empty") {
+		t.Fatalf("empty source not refused: %v %+v", err, st)
+	}
+	// Allowed explicitly.
+	st = e.mustOnce(Import, "/b", func(c *PairConfig) { c.MaxDelete = MaxDelete{Percent: 100} })
+	if st.Deleted != 30 || len(e.clusterTree("/b")) != 0 {
+		t.Fatalf("--max-delete 100%% did not delete: %+v %v", st, e.clusterTree("/b"))
+	}
+}
+
+func TestUnmountedSourceRefused(t *testing.T) {
+	e := newEnv(t)
+	e.write("a", "a")
+	e.mustOnce(Import, "/b")
+	os.RemoveAll(e.local)
+	if st, err := e.once(Import, "/b"); err == nil || !strings.Contains(st.Reason, "missing") {
+		t.Fatalf("missing source not refused: %v %+v", err, st)
+	}
+	if _, ok := e.read("/b/a"); !ok {
+		t.Fatal("cluster file deleted")
+	}
+}
+
+func TestBothWaysConflict(t *testing.T) {
+	e := newEnv(t)
+	e.write("doc.txt", "v1")
+	e.mustOnce(Both, "/s")
+	// Both sides change it; the cluster's change is newer.
+	e.write("doc.txt", "local edit")
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(e.local, "doc.txt"), old, old)
+	e.put("/s/doc.txt", "cluster edit")
+	st := e.mustOnce(Both, "/s")
+	if st.Conflicts != 1 {
+		t.Fatalf("%+v", st)
+	}
+	lt, ct := localTree(t, e.local), e.clusterTree("/s")
+	if d := diffTrees(lt, ct); d != "" {
+		t.Fatalf("sides differ: %s", d)
+	}
+	if lt["doc.txt"] != "cluster edit" || len(lt) != 2 {
+		t.Fatalf("winner/loser wrong: %v", lt)
+	}
+	for name, c := range lt {
+		if name != "doc.txt" && (c != "local edit" || !strings.HasPrefix(name, "doc.conflict-n1-") || !strings.HasSuffix(name, ".txt")) {
+			t.Fatalf("conflict copy %q = %q", name, c)
+		}
+	}
+	// Deleted here, changed there: the change wins.
+	os.Remove(filepath.Join(e.local, "doc.txt"))
+	e.put("/s/doc.txt", "changed again")
+	e.mustOnce(Both, "/s")
+	if c := localTree(t, e.local)["doc.txt"]; c != "changed again" {
+		t.Fatalf("modification lost to a delete: %q", c)
+	}
+}
+
+func TestContinuousBothWays(t *testing.T) {
+	e := newEnv(t)
+	if err := e.m.Add(PairConfig{Local: e.local, Cluster: "/live", Mode: Both}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.m.Start(ctx)
+	defer func() { cancel(); e.m.Close() }()
+	e.write("new/file.txt", "hello")
+	eventually(t, "local create reaches the cluster", func() string {
+		if c, _ := e.read("/live/new/file.txt"); c != "hello" {
+			return "not yet: " + c
+		}
+		return ""
+	})
+	e.put("/live/from-cluster.txt", "remote")
+	eventually(t, "cluster create reaches the folder", func() string {
+		b, _ := os.ReadFile(filepath.Join(e.local, "from-cluster.txt"))
+		if string(b) != "remote" {
+			return "not yet"
+		}
+		return ""
+	})
+	os.Rename(filepath.Join(e.local, "new/file.txt"), filepath.Join(e.local, "renamed.txt"))
+	eventually(t, "rename reaches the cluster", func() string {
+		if _, ok := e.read("/live/new/file.txt"); ok {
+			return "old name still there"
+		}
+		if c, _ := e.read("/live/renamed.txt"); c != "hello" {
+			return "new name missing"
+		}
+		return ""
+	})
+	if err := e.fs.RemoveAll(context.Background(), "/live/from-cluster.txt"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "cluster delete reaches the folder", func() string {
+		if _, err := os.Lstat(filepath.Join(e.local, "from-cluster.txt")); err == nil {
+			return "still there"
+		}
+		return ""
+	})
+	cfg := PairConfig{Local: e.local, Cluster: "/live", Mode: Both}
+	st, _ := e.m.Pair(cfg.ID())
+	if st.Renamed != 1 || len(st.Errors) != 0 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func TestIgnoreFileAndExcludesBothWays(t *testing.T) {
+	e := newEnv(t)
+	e.write(IgnoreFile, "*.tmp\n/build/\n!keep.tmp\n")
+	e.write("a.tmp", "x")
+	e.write("keep.tmp", "k")
+	e.write("build/out", "o")
+	e.write("src/build/x", "nested build dir is not /build")
+	e.write("cache/c", "c")
+	e.put("/x/cache/remote", "excluded in the cluster too")
+	e.put("/x/b.tmp", "remote tmp")
+	e.mustOnce(Both, "/x", func(c *PairConfig) { c.Excludes = []string{"cache"} })
+	ct := e.clusterTree("/x")
+	for _, p := range []string{"a.tmp", "build", IgnoreFile} {
+		if _, ok := ct[p]; ok {
+			t.Errorf("%s was imported", p)
+		}
+	}
+	for _, p := range []string{"keep.tmp", "src/build/x"} {
+		if _, ok := ct[p]; !ok {
+			t.Errorf("%s missing", p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.local, "b.tmp")); err == nil {
+		t.Error("excluded cluster file exported")
+	}
+	if _, err := os.Stat(filepath.Join(e.local, "cache/remote")); err == nil {
+		t.Error("excluded cluster dir exported")
+	}
+	if _, ok := ct["cache/remote"]; !ok {
+		t.Error("excluded cluster file deleted")
+	}
+}
+
+func TestStateSealed(t *testing.T) {
+	dir := t.TempDir()
+	var key [32]byte
+	key[0] = 7
+	seal := atrest.NewSealer(key)
+	p := filepath.Join(dir, "s.db")
+	s, err := openState(p, seal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.set("secret-folder/secret-name.txt", record{Kind: kindFile, L: localStamp{Size: 5}})
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(p)
+	if strings.Contains(string(raw), "secret") {
+		t.Fatal("a name is in the clear")
+	}
+	s, err = openState(p, seal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.get("secret-folder/secret-name.txt"); n == nil || n.rec.L.Size != 5 {
+		t.Fatal("record lost")
+	}
+	s.close()
+	key[0] = 8
+	if _, err := openState(p, atrest.NewSealer(key)); err == nil {
+		t.Fatal("opened with another key")
+	}
+}
