@@ -22,8 +22,10 @@ var essential = wordSet(`sh bash dash cat chmod chown cp date dd df dirname base
 	diff cmp gzip gunzip zcat tar which flock getopt setsid unshare setpriv hostname`)
 
 // own are the project's own programs: the Go toolchain that builds it and
-// the binaries it builds (cmd/clusterf, bench/quicsink, bench/httpbench).
-var own = wordSet(`go gofmt clusterf quicsink httpbench`)
+// the binaries it builds (cmd/clusterf, bench/quicsink, bench/httpbench,
+// and the integration test binary, which the POSIX differential driver
+// runs again as its child: posixdiff.test).
+var own = wordSet(`go gofmt clusterf quicsink httpbench posixdiff.test`)
 
 // installer is the package manager scripts/deps.sh installs with (apt,
 // Priority required on Debian and Ubuntu); deps.sh checks for it first.
@@ -38,6 +40,8 @@ var dynamicSites = map[string][]string{
 	"bench/replication_test.go:rawQUICStream": {"nsenter", "quicsink"},
 	// Host.Wrap() (nsenter) or nothing, then the built clusterf binary.
 	"integration/harness.go:spawn": {"nsenter", "clusterf"},
+	// The integration test binary, copied where every user can run it.
+	"integration/posixdiff.go:runChild": {"posixdiff.test"},
 	// The built clusterf binary (RunBinary's bin).
 	"integration/harness.go:RunBinary": {"clusterf"},
 	// httpbench: the clusterf binary of -clusterf, and itself as the

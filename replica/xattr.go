@@ -53,15 +53,23 @@ const (
 // MaxXattrSize bounds one extended attribute value (as Linux XATTR_SIZE_MAX).
 const MaxXattrSize = 64 << 10
 
-// xattrNamespaces are the namespaces Linux knows; a name in none of them
-// is EOPNOTSUPP, a namespace alone EINVAL (as tmpfs and ext4).
-var xattrNamespaces = []string{"user.", "trusted.", "security.", "system."}
+// xattrNamespaces are the namespaces Linux knows and clusterf stores; a
+// name in none of them is EOPNOTSUPP, a namespace alone EINVAL (as tmpfs
+// and ext4).
+var xattrNamespaces = []string{"user.", "trusted.", "security."}
 
 // checkXattrName validates an attribute name: ERANGE beyond 255 bytes
 // (the kernel's XATTR_NAME_MAX), a known namespace, a non-empty name in it.
+// system.* (POSIX ACLs) is EOPNOTSUPP: stored as plain bytes an ACL would
+// change nothing, yet tools that set one (cp -a, rsync -A) would take it
+// as done and skip the chmod (found by TestCopyRoundTrips: cp -a left
+// every file at its temporary mode 0600).
 func checkXattrName(name string) error {
 	if len(name) > 255 {
 		return fmt.Errorf("xattr name of %d bytes: %w", len(name), syscall.ERANGE)
+	}
+	if strings.HasPrefix(name, "system.") {
+		return fmt.Errorf("xattr %q: ACLs are not supported: %w", name, syscall.EOPNOTSUPP)
 	}
 	for _, ns := range xattrNamespaces {
 		if strings.HasPrefix(name, ns) {
