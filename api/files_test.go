@@ -205,6 +205,7 @@ func TestSearch(t *testing.T) {
 	for _, p := range []string{"photos/Vacation/beach.jpg", "photos/vacation-2.jpg", "docs/notes.txt", "docs/old/VACATION.md"} {
 		e.put("/api/files/"+p, []byte(p))
 	}
+	e.syncSearch()
 	res := decode[SearchResult](t, e.want(200, "GET", "/api/search?q=vacation", nil))
 	var got []string
 	for _, r := range res.Results {
@@ -320,6 +321,7 @@ func TestUpstreamReadmeExamples(t *testing.T) {
 		t.Errorf("list: %+v", l)
 	}
 	e.put("/api/files/photos/vacation-2024.jpg", []byte("v"))
+	e.syncSearch()
 	// curl "http://localhost:8080/api/search?q=vacation"
 	res := decode[SearchResult](t, e.want(200, "GET", "/api/search?q=vacation", nil))
 	if res.Count != 1 || res.Results[0].Name != "vacation-2024.jpg" {

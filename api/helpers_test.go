@@ -12,12 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clusterf/clusterf/replica"
+	"github.com/clusterf/clusterf/search"
 )
 
 // testEnv is a real server over a real FS on temp dirs, on loopback.
 type testEnv struct {
 	t   *testing.T
 	fs  *replica.FS
+	idx *search.Index // the index behind /api/search (search_test.go)
 	srv *Server
 	ts  *httptest.Server
 }
@@ -30,13 +32,18 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	var idx *search.Index
+	if cfg.Search == nil {
+		idx = testIndex(t, cfg.FS)
+		cfg.Search = idx
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	return &testEnv{t: t, fs: cfg.FS, srv: s, ts: ts}
+	return &testEnv{t: t, fs: cfg.FS, idx: idx, srv: s, ts: ts}
 }
 
 // do sends a request with the raw path (not cleaned by the client) and

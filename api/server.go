@@ -45,6 +45,8 @@ type Config struct {
 	MaxUpload int64
 	// Owner owns files and directories created through the API.
 	Owner replica.Owner
+	// Search answers /api/search (nil: 503).
+	Search Searcher
 	// AllowedHosts are the host names (beyond loopback names and IP
 	// literals) the Host header may carry; "*.example.org" allows every
 	// subdomain. A request with another Host is refused (403) unless it
@@ -167,8 +169,7 @@ func (s *Server) register() {
 	e.DELETE(filesPrefix+"*", s.deleteFile)
 	e.POST(filesPrefix+"*", s.postFile)
 	e.GET(metadataPrefix+"*", s.getMetadata)
-	e.GET("/api/search", s.searchGET)
-	e.POST("/api/search", s.searchPOST)
+	s.registerSearch()
 
 	// Cluster.
 	e.GET("/status", s.getStatus)

@@ -101,6 +101,10 @@ type Cluster struct {
 	started             time.Time
 	cache               lruTracker // client mode read cache
 	traffic             trafficLog // chunks fetched, by peer
+
+	// extra serves the RPC methods other packages register (Handle).
+	extraMu sync.RWMutex
+	extra   map[string]RPCHandler
 }
 
 // peer is what we know about one member.
@@ -384,8 +388,57 @@ func (c *Cluster) HandleRPC(ctx context.Context, from transport.PeerInfo, method
 		}
 		return c.serveChunk(ctx, r.ID)
 	default:
+		c.extraMu.RLock()
+		h := c.extra[method]
+		c.extraMu.RUnlock()
+		if h != nil {
+			return h(ctx, from, req)
+		}
 		return nil, fmt.Errorf("unknown method %q", method)
 	}
+}
+
+// RPCHandler serves one RPC method registered with Handle. Its request
+// comes from an authenticated member that is not forgotten; it must
+// decode it with limits.
+type RPCHandler func(ctx context.Context, from transport.PeerInfo, req []byte) ([]byte, error)
+
+// Handle registers the handler of another package's RPC method (the
+// search index's search/extract). The cluster's own methods are refused.
+func (c *Cluster) Handle(method string, h RPCHandler) error {
+	switch method {
+	case methodPull, methodPush, methodSnapshot, methodChunkGet, methodChunkPut, methodChunkHave:
+		return fmt.Errorf("cluster: method %q is the cluster's own", method)
+	}
+	c.extraMu.Lock()
+	defer c.extraMu.Unlock()
+	if c.extra == nil {
+		c.extra = map[string]RPCHandler{}
+	}
+	c.extra[method] = h
+	return nil
+}
+
+// CallMember sends one RPC to a member that is up, within timeout.
+func (c *Cluster) CallMember(ctx context.Context, id string, timeout time.Duration, method string, req []byte) ([]byte, error) {
+	addr, ok := c.peerAddr(id)
+	if !ok {
+		return nil, fmt.Errorf("member %s is not up", id)
+	}
+	return c.call(ctx, timeout, addr, id, method, req)
+}
+
+// UpMembers returns the ids of the peers that are up.
+func (c *Cluster) UpMembers() map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]bool{}
+	for id, p := range c.peers {
+		if p.up {
+			out[string(id)] = true
+		}
+	}
+	return out
 }
 
 // notePeerVV remembers what a pulling peer has, so pushes send only the rest.

@@ -16,6 +16,10 @@ import (
 
 // Config describes one node. The zero value of each field is its default.
 type Config struct {
+	// SearchMaxText is the most text the search index keeps per file
+	// (bytes; 0: 1 MiB; < 0: no text).
+	SearchMaxText int64
+
 	NodeID        string // "" = generated at first start and remembered in DataDir
 	DataDir       string // base data dir; the node's files live in DataDir/<node-id>
 	HTTPPort      int    // 0 = random in 30000-60000

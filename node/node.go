@@ -22,6 +22,7 @@ import (
 	"github.com/clusterf/clusterf/discovery"
 	"github.com/clusterf/clusterf/fusefs"
 	"github.com/clusterf/clusterf/replica"
+	"github.com/clusterf/clusterf/search"
 	"github.com/clusterf/clusterf/transport"
 )
 
@@ -62,6 +63,9 @@ type Node struct {
 	wg     sync.WaitGroup
 	done   chan struct{} // closed when the mount goes away
 	once   sync.Once
+
+	// search is the search index (search.go); nil before Start.
+	search *search.Index
 }
 
 // New opens the node's data dir: the storage format lock, the metadata
@@ -179,6 +183,10 @@ func (n *Node) Start(ctx context.Context) error {
 			srv.Wait()
 			n.once.Do(func() { close(n.done) })
 		}()
+	}
+	if err := n.startSearch(ctx); err != nil { // search.go
+		n.Close()
+		return err
 	}
 	if err := n.startHTTP(ctx); err != nil {
 		n.Close()
