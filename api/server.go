@@ -52,6 +52,8 @@ type Config struct {
 	// subdomain. A request with another Host is refused (403) unless it
 	// carries the valid Token: DNS-rebinding protection, see origin.go.
 	AllowedHosts []string
+	// Sync serves /api/sync (import/export pairs and jobs); nil: 503.
+	Sync Sync
 }
 
 // Server is the HTTP API of one node. It holds no goroutines; it is safe
@@ -181,6 +183,7 @@ func (s *Server) register() {
 	e.GET("/api/under-replicated", s.getUnderReplicated)
 	e.POST("/api/integrity-check", s.postIntegrityCheck)
 	e.POST("/api/forget-node", s.postForgetNode)
+	s.registerSync()
 
 	// Observability.
 	e.GET("/api/metrics", s.getMetrics)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clusterf/clusterf/crdt"
+	"github.com/clusterf/clusterf/filesync"
 )
 
 // Config describes one node. The zero value of each field is its default.
@@ -69,6 +70,9 @@ type Config struct {
 	ChunkSize     int    // 0 = replica.DefaultChunkSize
 	Debug         bool   // log every FUSE request
 	Logger        *slog.Logger
+	// Sync lists the import/export pairs the node runs (--import-dir,
+	// --export-dir, --cluster-dir; filesync).
+	Sync []filesync.PairConfig
 }
 
 // nodeIDFile remembers a generated node id in the base data dir.

@@ -123,6 +123,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 		Registry:     reg,
 		NodeID:       string(n.ID),
 		AllowedHosts: append([]string{host}, n.cfg.HTTPHosts...),
+		Sync:         n.Sync,
 		Search:       n.searcher(),
 	})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/clusterf/clusterf/cluster"
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/discovery"
+	"github.com/clusterf/clusterf/filesync"
 	"github.com/clusterf/clusterf/fusefs"
 	"github.com/clusterf/clusterf/replica"
 	"github.com/clusterf/clusterf/search"
@@ -35,6 +36,8 @@ type Node struct {
 	// and delete goes through it (chunk/lifecycle).
 	Chunks *lifecycle.Keeper
 	FS     *replica.FS
+	// Sync runs the import/export pairs and jobs (filesync).
+	Sync *filesync.Manager
 
 	Transport *transport.Transport
 	Cluster   *cluster.Cluster
@@ -152,6 +155,9 @@ func New(cfg Config) (_ *Node, err error) {
 	} else if removed > 0 {
 		n.log.Info("removed temporaries of uploads interrupted by the last stop", "count", removed)
 	}
+	if err := n.openSync(); err != nil {
+		return nil, err
+	}
 	n.log.Debug("node opened", "data_dir", dir, "storage", major) // the banner shows it
 	return n, nil
 }
@@ -198,6 +204,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.Close()
 		return err
 	}
+	n.Sync.Start(ctx) // after the cluster: an export sees remote changes
 	return nil
 }
 
@@ -228,6 +235,9 @@ func (n *Node) Close() error {
 		}
 	}
 	n.wg.Wait()
+	if n.Sync != nil {
+		n.Sync.Close() // its pairs stop with ctx; before the core closes
+	}
 	errs = append(errs, n.closeStores())
 	return errors.Join(errs...)
 }
@@ -247,4 +257,20 @@ func (n *Node) closeStores() error {
 		errs = append(errs, n.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// openSync builds the import/export manager and its pairs; state lives in
+// <node dir>/sync, sealed like meta.db when the node is encrypted.
+func (n *Node) openSync() error {
+	var seal filesync.Sealer
+	if n.keys != nil {
+		seal = n.keys.Sealer("sync")
+	}
+	n.Sync = filesync.NewManager(filesync.Options{FS: n.FS, Dir: filepath.Join(n.Dir, "sync"), Self: n.ID, Sealer: seal, Logger: n.log})
+	for _, p := range n.cfg.Sync {
+		if err := n.Sync.Add(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }

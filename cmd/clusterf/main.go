@@ -97,6 +97,7 @@ type nodeFlags struct {
 	showVersion   bool
 	simNodes      int
 	basePort      int
+	sync          syncFlags // --import-dir, --export-dir, ... (sync.go)
 
 	// Flags of the original clusterF whose features have not landed yet:
 	// accepted by name so scripts get a clear message instead of "unknown flag".
@@ -106,10 +107,6 @@ type nodeFlags struct {
 // pendingFlags lists the original clusterF's flags not implemented yet,
 // with the issue that brings them.
 var pendingFlags = []struct{ name, usage string }{
-	{"export-dir", "mirror cluster files to a local directory (not implemented yet)"},
-	{"import-dir", "import files from a local directory (not implemented yet)"},
-	{"cluster-dir", "cluster path prefix for import/export (not implemented yet)"},
-	{"exclude-dirs", "directories to exclude from import (not implemented yet)"},
 	{"profiling", "profiling at startup (not implemented yet: [http])"},
 }
 
@@ -143,6 +140,7 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.chunkSize, "chunk-size", 0, "chunk size in bytes for new content (0 = 4 MiB)")
 	fs.BoolVar(&f.debug, "debug", false, "verbose debug logging (every FUSE request)")
 	fs.BoolVar(&f.noDesktop, "no-desktop", false, "don't open the desktop UI")
+	f.sync.register(fs)
 	f.pending = map[string]*string{}
 	for _, p := range pendingFlags {
 		f.pending[p.name] = fs.String(p.name, "", p.usage)
@@ -166,6 +164,9 @@ func (f *nodeFlags) validate(fs *pflag.FlagSet) error {
 			return err
 		}
 		f.encKey = k
+	}
+	if err := f.sync.validate(); err != nil {
+		return err
 	}
 	if f.httpPort < 0 || f.httpPort > 65535 {
 		return usageError{fmt.Errorf("--http-port %d: must be 0-65535", f.httpPort)}
@@ -276,7 +277,7 @@ Every flag can also be set as CLUSTERF_<FLAG_NAME>, e.g. CLUSTERF_DATA_DIR.`,
 			return runSim(cmd.Context(), &nf, stdout, stderr)
 		},
 	}
-	root.AddCommand(serve, mount, versionCmd, simCmd, newDoctorCmd(&nf, stdout), newForgetCmd(&nf, stdout), newRekeyCmd(&nf, stdout))
+	root.AddCommand(serve, mount, versionCmd, simCmd, newDoctorCmd(&nf, stdout), newForgetCmd(&nf, stdout), newImportCmd(&nf, stdout, stderr), newExportCmd(&nf, stdout, stderr), newRekeyCmd(&nf, stdout))
 	root.Args = usageArgs(cobra.NoArgs)
 	return root
 }
@@ -339,7 +340,35 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 	ctx, stop, log := setup(ctx, nf, slog.LevelInfo, stderr)
 	defer stop()
 
-	n, err := node.New(node.Config{
+	n, err := node.New(nf.nodeConfig(mountDir, log))
+	if err != nil {
+		return err
+	}
+	if err := n.Start(ctx); err != nil {
+		n.Close()
+		return err
+	}
+	b := nodeBanner(n, nf)
+	printBanner(stdout, b)
+	peersCtx, stopPeers := context.WithCancel(ctx)
+	peersDone := make(chan struct{})
+	go func() {
+		defer close(peersDone)
+		reportPeers(peersCtx, stdout, b, n.Cluster.Peers)
+	}()
+	defer func() { stopPeers(); <-peersDone }()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", "signal")
+	case <-n.Done():
+		log.Info("shutting down", "reason", "mount went away")
+	}
+	return n.Close()
+}
+
+// nodeConfig is the node's configuration from the flags (validated).
+func (nf *nodeFlags) nodeConfig(mountDir string, log *slog.Logger) node.Config {
+	c := node.Config{
 		NodeID:        nf.nodeID,
 		DataDir:       nf.dataDir,
 		HTTPPort:      nf.httpPort,
@@ -366,28 +395,7 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 		Peers:         nf.peers,
 		Debug:         nf.debug,
 		Logger:        log,
-	})
-	if err != nil {
-		return err
 	}
-	if err := n.Start(ctx); err != nil {
-		n.Close()
-		return err
-	}
-	b := nodeBanner(n, nf)
-	printBanner(stdout, b)
-	peersCtx, stopPeers := context.WithCancel(ctx)
-	peersDone := make(chan struct{})
-	go func() {
-		defer close(peersDone)
-		reportPeers(peersCtx, stdout, b, n.Cluster.Peers)
-	}()
-	defer func() { stopPeers(); <-peersDone }()
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", "reason", "signal")
-	case <-n.Done():
-		log.Info("shutting down", "reason", "mount went away")
-	}
-	return n.Close()
+	c.Sync, _ = nf.sync.pairs()
+	return c
 }
