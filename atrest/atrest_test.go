@@ -194,3 +194,18 @@ func TestHeaderTampering(t *testing.T) {
 		t.Fatalf("malformed header: err = %v", err)
 	}
 }
+
+// FuzzOpen: arbitrary bytes never open (and never panic) under a key
+// they were not sealed with.
+func FuzzOpen(f *testing.F) {
+	s := KeysFromMaster([KeySize]byte{3}).Sealer("fuzz")
+	f.Add(s.Seal(nil, []byte("hello"), []byte("ad")), []byte("ad"))
+	f.Add([]byte{1, 2, 3}, []byte(nil))
+	f.Fuzz(func(t *testing.T, b, ad []byte) {
+		other := KeysFromMaster([KeySize]byte{4}).Sealer("fuzz")
+		if p, err := other.Open(nil, b, ad); err == nil {
+			t.Fatalf("opened %d bytes of random input", len(p))
+		}
+		s.Open(nil, b, ad)
+	})
+}

@@ -37,12 +37,13 @@ const stagingBlock = 64 << 10
 //
 // It implements replica.StagingFile. Safe for concurrent use.
 type StagingFile struct {
-	mu   sync.Mutex
-	f    *os.File
-	aes  cipher.Block
+	mu  sync.Mutex
+	f   *os.File
+	aes cipher.Block
 	// gens holds each block's generation; 0: reads as zeros. A block with
 	// a generation is whole on disk (writes and truncates keep it so).
 	gens []uint32
+	buf  []byte // one block, for writes
 }
 
 // NewStagingFile creates an unlinked staging file in dir (pattern as in
@@ -71,6 +72,14 @@ func (s *StagingFile) rekey() {
 		panic(fmt.Sprintf("atrest: aes: %v", err))
 	}
 	s.aes, s.gens = b, nil
+}
+
+// xorTo encrypts the whole block b's src into dst under generation gen.
+func (s *StagingFile) xorTo(dst, src []byte, b int64, gen uint32) {
+	var iv [aes.BlockSize]byte
+	binary.BigEndian.PutUint64(iv[0:8], uint64(b))
+	binary.BigEndian.PutUint32(iv[8:12], gen)
+	cipher.NewCTR(s.aes, iv[:]).XORKeyStream(dst, src)
 }
 
 // xor en- or decrypts p, the bytes at offset within of block b under
@@ -145,26 +154,29 @@ func (s *StagingFile) WriteAt(p []byte, off int64) (int, error) {
 
 // writeAt writes p at off, block by block (mu held).
 func (s *StagingFile) writeAt(p []byte, off int64) (int, error) {
-	var buf []byte
+	if s.buf == nil {
+		s.buf = make([]byte, stagingBlock)
+	}
+	blk := s.buf
 	done := 0
 	for done < len(p) {
 		o := off + int64(done)
 		b, within := o/stagingBlock, int(o%stagingBlock)
 		n := min(len(p)-done, stagingBlock-within)
-		blk := append(buf[:0], make([]byte, stagingBlock)...)
-		if within != 0 || n != stagingBlock {
-			// A partial block: the rest keeps its bytes.
-			if err := s.readBlockPart(blk, b, 0); err != nil {
-				return done, err
-			}
-		}
-		copy(blk[within:], p[done:done+n])
-		buf = blk
 		g := s.gen(b) + 1
 		if g == 0 {
 			return done, errors.New("atrest: staging block rewritten 2^32 times")
 		}
-		s.xor(blk, b, g, 0)
+		if within == 0 && n == stagingBlock {
+			s.xorTo(blk, p[done:done+n], b, g)
+		} else {
+			// A partial block: the rest keeps its bytes.
+			if err := s.readBlockPart(blk, b, 0); err != nil {
+				return done, err
+			}
+			copy(blk[within:], p[done:done+n])
+			s.xorTo(blk, blk, b, g)
+		}
 		if _, err := s.f.WriteAt(blk, b*stagingBlock); err != nil {
 			return done, err
 		}

@@ -6,7 +6,7 @@
 #
 # Needs root (FUSE, network namespaces), fio, python3, iproute2, fuse3.
 # Knobs (environment), defaults sized for a small shared machine:
-#   BENCH_ONLY        parts to run (default: "micro fio http cluster")
+#   BENCH_ONLY        parts to run (default: "micro fio http cluster atrest")
 #   CLUSTERF_BIN      binary to test (default bin/clusterf, built by make)
 #   SIZE NFILES       fio: sequential size (1g), 4 KiB creates (10000)
 #   HTTP_CONC HTTP_N_1M HTTP_N_4K   httpbench: clients (16), requests per
@@ -17,10 +17,13 @@
 #   RPC_BENCHTIME     iterations of transport's BenchmarkRPC in its own
 #                     run (2000x); the 1x run of the micro set is one RPC
 #   BENCH_DIR         work directories go here (default $TMPDIR or /tmp)
+#   ATREST_RESTART_N ATREST_FUSE_SIZE   atrest part: chunks of the engine
+#                     restart case (1000000; filling takes minutes per
+#                     engine) and bytes through the mount (1073741824)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-ONLY=${BENCH_ONLY:-micro fio http cluster}
+ONLY=${BENCH_ONLY:-micro fio http cluster atrest}
 BIN=${CLUSTERF_BIN:-bin/clusterf}
 export BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}}
 export CLUSTER_SYNC_FILES=${CLUSTER_SYNC_FILES:-30000}
@@ -74,6 +77,13 @@ if want cluster; then
     | grep -v '^        time=' | tee -a "$out/cluster" || failed+=(replication)
 fi
 
+if want atrest; then
+  section "engines and encryption at rest: plain vs sealed, restart with ${ATREST_RESTART_N:-1000000} chunks, FUSE encrypted vs plain"
+  $GO run ./bench/atrestbench -dir "$BENCH_DIR" -clusterf "$BIN" \
+    -restart-n "${ATREST_RESTART_N:-1000000}" -fuse-size "${ATREST_FUSE_SIZE:-1073741824}" 2>&1 \
+    | tee "$out/atrest" || failed+=(atrest)
+fi
+
 # Summary: the tables again, in one place.
 section "SUMMARY"
 echo "machine: $(nproc) CPUs, $(uname -r), go $($GO env GOVERSION), clusterf $("$BIN" version 2>/dev/null | awk '{print $2}'), work dir on $(df --output=source "$BENCH_DIR" | tail -1)"
@@ -96,7 +106,7 @@ if [ -s "$out/micro" ] || [ -s "$out/rpc" ]; then
   awk '/^pkg: / { pkg=$2; sub(".*/clusterf/clusterf/", "", pkg) }
        /^Benchmark/ && !/^Benchmark(RPC|Stream1GiB)-/ { $1=pkg "." $1; print }' "$out/micro"
 fi
-for f in fio http; do
+for f in fio http atrest; do
   if [ -s "$out/$f" ]; then
     echo
     grep -E '^(==|\(|[a-zA-Z]|WARNING)' "$out/$f" | grep -vE '^(fio\.sh:|httpbench:)' \

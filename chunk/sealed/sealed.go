@@ -3,6 +3,7 @@ package sealed
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/clusterf/clusterf/atrest"
 	"github.com/clusterf/clusterf/chunk"
@@ -35,11 +36,17 @@ func (s *Store) Put(ctx context.Context, id chunk.ID, blob []byte) error {
 	if len(blob) == 0 {
 		return fmt.Errorf("sealed: put %s: empty blob", id)
 	}
-	if err := s.inner.Put(ctx, s.names.encrypt(id), s.blobs.Seal(nil, blob, id[:])); err != nil {
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	*bp = s.blobs.Seal((*bp)[:0], blob, id[:]) // engines do not retain the blob
+	if err := s.inner.Put(ctx, s.names.encrypt(id), *bp); err != nil {
 		return fmt.Errorf("sealed: put %s: %w", id, err)
 	}
 	return nil
 }
+
+// bufs recycles the sealed copies Put hands to the engine.
+var bufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // unopenable is what Get returns for a copy that fails to open.
 var unopenable = []byte{chunk.FormatUnopenable}
