@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/clusterf/clusterf/media"
 )
 
 // Cluster is what the node provides to the cluster endpoints. Methods are
@@ -75,6 +77,9 @@ type Status struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Reclaim describes garbage collection and compaction on this node.
 	Reclaim *ReclaimStatus `json:"reclaim,omitempty"`
+	// Media describes media streaming (filled by the API from
+	// Config.Media; absent without it).
+	Media *media.Status `json:"media,omitempty"`
 }
 
 // ReclaimStatus is what garbage collection and compaction did and whether

@@ -26,6 +26,7 @@ func (s *Server) getStatus(c echo.Context) error {
 		if st.PeerList == nil {
 			st.PeerList = []Peer{}
 		}
+		s.mediaStatus(&st)
 		return st, err
 	})
 }
@@ -36,6 +37,7 @@ func (s *Server) getClusterStats(c echo.Context) error {
 		if st.PeerList == nil {
 			st.PeerList = []Peer{}
 		}
+		s.mediaStatus(&st.Status)
 		return st, err
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clusterf/clusterf/media"
 	"github.com/clusterf/clusterf/replica"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	Owner replica.Owner
 	// Search answers /api/search (nil: 503).
 	Search Searcher
+	// Media serves /api/media, /api/stream, /api/thumbnail and the player
+	// page (nil: those answer 501).
+	Media *media.Service
 	// AllowedHosts are the host names (beyond loopback names and IP
 	// literals) the Host header may carry; "*.example.org" allows every
 	// subdomain. A request with another Host is refused (403) unless it
@@ -172,6 +176,7 @@ func (s *Server) register() {
 	e.POST(filesPrefix+"*", s.postFile)
 	e.GET(metadataPrefix+"*", s.getMetadata)
 	s.registerSearch()
+	s.registerMedia() // media.go
 
 	// Cluster.
 	e.GET("/status", s.getStatus)

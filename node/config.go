@@ -70,6 +70,14 @@ type Config struct {
 	ChunkSize     int    // 0 = replica.DefaultChunkSize
 	Debug         bool   // log every FUSE request
 	Logger        *slog.Logger
+	// MediaCacheSize caps the node-local media cache (<node dir>/media-cache)
+	// in bytes (0 = media.DefaultCacheSize).
+	MediaCacheSize int64
+	// MediaTranscodes bounds concurrent ffmpeg stream runs (0 = cores).
+	MediaTranscodes int
+	// MediaAuto lists cluster paths whose new media files are prepared in
+	// the background (probe, thumbnail, keyframes, transcode).
+	MediaAuto []string
 	// Sync lists the import/export pairs the node runs (--import-dir,
 	// --export-dir, --cluster-dir; filesync).
 	Sync []filesync.PairConfig

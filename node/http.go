@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clusterf/clusterf/api"
+	"github.com/clusterf/clusterf/media"
 	"github.com/clusterf/clusterf/webdav"
 )
 
@@ -111,6 +112,17 @@ func (n *Node) startHTTP(ctx context.Context) error {
 		}
 	}
 	reg := n.Registry
+	if n.media, err = media.New(media.Config{
+		FS:            n.FS,
+		CacheDir:      filepath.Join(n.Dir, "media-cache"),
+		CacheSize:     n.cfg.MediaCacheSize,
+		MaxTranscodes: n.cfg.MediaTranscodes,
+		Auto:          n.cfg.MediaAuto,
+		Registry:      reg,
+		Logger:        n.log,
+	}); err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
 	srv, err := api.New(api.Config{
 		FS:           n.FS,
 		Cluster:      (*clusterView)(n),
@@ -123,6 +135,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 		Registry:     reg,
 		NodeID:       string(n.ID),
 		AllowedHosts: append([]string{host}, n.cfg.HTTPHosts...),
+		Media:        n.media,
 		Sync:         n.Sync,
 		Search:       n.searcher(),
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/clusterf/clusterf/discovery"
 	"github.com/clusterf/clusterf/filesync"
 	"github.com/clusterf/clusterf/fusefs"
+	"github.com/clusterf/clusterf/media"
 	"github.com/clusterf/clusterf/replica"
 	"github.com/clusterf/clusterf/search"
 	"github.com/clusterf/clusterf/transport"
@@ -54,6 +55,7 @@ type Node struct {
 	keys     *atrest.Keys // encryption at rest; nil when off
 	log      *slog.Logger
 	mount    *fusefs.Server
+	media    *media.Service // nil before Start
 	httpPort int
 	started  time.Time
 	warnings []string
@@ -237,6 +239,9 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	if n.Sync != nil {
 		n.Sync.Close() // its pairs stop with ctx; before the core closes
+	}
+	if n.media != nil {
+		errs = append(errs, n.media.Close()) // its ffmpeg processes read through FS
 	}
 	errs = append(errs, n.closeStores())
 	return errors.Join(errs...)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/clusterf/clusterf/atrest"
 	"github.com/clusterf/clusterf/chunk/engines"
+	"github.com/clusterf/clusterf/media"
 	"github.com/clusterf/clusterf/node"
 	"github.com/clusterf/clusterf/sim"
 )
@@ -97,6 +98,9 @@ type nodeFlags struct {
 	showVersion   bool
 	simNodes      int
 	basePort      int
+	mediaCache    byteSize
+	mediaJobs     int
+	mediaAuto     []string
 	sync          syncFlags // --import-dir, --export-dir, ... (sync.go)
 
 	// Flags of the original clusterF whose features have not landed yet:
@@ -140,6 +144,10 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.chunkSize, "chunk-size", 0, "chunk size in bytes for new content (0 = 4 MiB)")
 	fs.BoolVar(&f.debug, "debug", false, "verbose debug logging (every FUSE request)")
 	fs.BoolVar(&f.noDesktop, "no-desktop", false, "don't open the desktop UI")
+	f.mediaCache = media.DefaultCacheSize
+	fs.Var(&f.mediaCache, "media-cache-size", "hard cap of the node-local media cache (transcoded segments, thumbnails), bytes or with K, M, G, T")
+	fs.IntVar(&f.mediaJobs, "media-transcodes", 0, "concurrent ffmpeg stream transcodes (0 = number of cores); more viewers of other files get 503")
+	fs.StringSliceVar(&f.mediaAuto, "media-auto", nil, "cluster paths whose new audio and video files are prepared in the background at low priority (path,...)")
 	f.sync.register(fs)
 	f.pending = map[string]*string{}
 	for _, p := range pendingFlags {
@@ -179,6 +187,9 @@ func (f *nodeFlags) validate(fs *pflag.FlagSet) error {
 	}
 	if f.quicPort < 0 || f.quicPort > 65535 {
 		return usageError{fmt.Errorf("--quic-port %d: must be 0-65535", f.quicPort)}
+	}
+	if f.mediaJobs < 0 {
+		return usageError{fmt.Errorf("--media-transcodes %d: must be 0 or more", f.mediaJobs)}
 	}
 	if f.chunkSize < 0 || f.chunkSize > 16<<20 || f.chunkSize != 0 && f.chunkSize < 4096 {
 		return usageError{fmt.Errorf("--chunk-size %d: must be 0 or 4096-16777216", f.chunkSize)}
@@ -395,6 +406,10 @@ func (nf *nodeFlags) nodeConfig(mountDir string, log *slog.Logger) node.Config {
 		Peers:         nf.peers,
 		Debug:         nf.debug,
 		Logger:        log,
+
+		MediaCacheSize:  int64(nf.mediaCache),
+		MediaTranscodes: nf.mediaJobs,
+		MediaAuto:       nf.mediaAuto,
 	}
 	c.Sync, _ = nf.sync.pairs()
 	return c

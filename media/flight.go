@@ -1,0 +1,42 @@
+package media
+
+import "context"
+
+// flight is one piece of work (a probe, a thumbnail, a keyframe scan)
+// that concurrent callers share.
+type flight struct {
+	done chan struct{}
+	v    any
+	err  error
+}
+
+// once runs fn for key unless a run for key is in flight, in which case
+// it waits for that one. fn runs under the service's context (it is not
+// cut short when the first caller goes away, since others may wait); a
+// caller whose ctx ends stops waiting.
+func (s *Service) once(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	f, ok := s.flight[key]
+	if !ok {
+		f = &flight{done: make(chan struct{})}
+		s.flight[key] = f
+		s.goFunc(func() {
+			f.v, f.err = fn(s.ctx)
+			s.mu.Lock()
+			delete(s.flight, key)
+			s.mu.Unlock()
+			close(f.done)
+		})
+	}
+	s.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.v, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
