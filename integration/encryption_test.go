@@ -135,9 +135,12 @@ func TestEncryptedNode(t *testing.T) {
 	n := StartNode(t, NodeOptions{NodeID: "enc1", Env: keyEnv(encKey),
 		ExtraArgs: []string{"--http-port", strconv.Itoa(port)}})
 	mnt, nd := n.Mountpoint(), n.NodeDir()
-	if !strings.Contains(n.Stderr(), "at rest:   encrypted") {
-		t.Fatalf("the banner does not say the node is encrypted:\n%s", n.Stderr())
-	}
+	eventually(t, 10*time.Second, "the banner says the node is encrypted", func() string {
+		if !strings.Contains(n.Stderr(), "at rest:   encrypted") {
+			return "no 'at rest: encrypted' line yet"
+		}
+		return ""
+	})
 	const cs = 4 << 20
 	big := markedData(6<<20, 1) // two chunks, incompressible: a plain store holds the marker as is
 	writeFileSync(t, filepath.Join(mnt, encName), big, 0o644)

@@ -21,11 +21,13 @@ const searchDir = "search"
 // ends; the index is closed when it stops.
 func (n *Node) startSearch(ctx context.Context) error {
 	idx, err := search.Open(search.Config{
-		FS:     n.FS,
-		Dir:    filepath.Join(n.Dir, searchDir),
-		Logger: n.log.With("component", "search"),
-		Limits: search.Limits{MaxText: n.cfg.SearchMaxText},
-		Remote: searchRemote{n},
+		FS:  n.FS,
+		Dir: filepath.Join(n.Dir, searchDir),
+		// Encrypted node: the index would hold names and text in the clear.
+		MemoryOnly: n.keys != nil,
+		Logger:     n.log.With("component", "search"),
+		Limits:     search.Limits{MaxText: n.cfg.SearchMaxText},
+		Remote:     searchRemote{n},
 	})
 	if err != nil {
 		return err

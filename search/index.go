@@ -24,9 +24,13 @@ import (
 type Config struct {
 	FS *replica.FS
 	// Dir holds the index (<node dir>/search).
-	Dir    string
-	Logger *slog.Logger
-	Limits Limits
+	Dir string
+	// MemoryOnly keeps the index in memory and writes nothing to Dir
+	// (a node with encryption at rest: the index holds names and text in
+	// the clear). It is rebuilt from the namespace at every start.
+	MemoryOnly bool
+	Logger     *slog.Logger
+	Limits     Limits
 	// Remote extracts the content of files whose first chunk this node
 	// does not hold, on a member that does (nil: read through the core).
 	Remote Remote
@@ -90,7 +94,11 @@ func Open(cfg Config) (*Index, error) {
 		cfg.RetryAfter = 30 * time.Second
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	idx, rebuilt, err := openStore(cfg.Dir, cfg.Logger)
+	open := func() (bleve.Index, string, error) { return openStore(cfg.Dir, cfg.Logger) }
+	if cfg.MemoryOnly {
+		open = openMemStore
+	}
+	idx, rebuilt, err := open()
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +107,7 @@ func Open(cfg Config) (*Index, error) {
 	if b, err := idx.GetInternal(keyFeed); err == nil {
 		x.mark = decodeMark(b)
 	}
-	if rebuilt != "" && rebuilt != "missing" {
+	if rebuilt != "" && rebuilt != "missing" && !cfg.MemoryOnly {
 		x.stats.rebuilds.Add(1)
 	}
 	return x, nil

@@ -53,6 +53,19 @@ func openStore(dir string, log *slog.Logger) (idx bleve.Index, rebuilt string, e
 	return idx, rebuilt, err
 }
 
+// openMemStore is an index in memory only (Config.MemoryOnly).
+func openMemStore() (bleve.Index, string, error) {
+	idx, err := bleve.NewMemOnly(newMapping())
+	if err != nil {
+		return nil, "", fmt.Errorf("create search index in memory: %w", err)
+	}
+	if err := idx.SetInternal(keyFormat, []byte(FormatVersion)); err != nil {
+		idx.Close()
+		return nil, "", err
+	}
+	return idx, "memory only", nil
+}
+
 func createStore(dir string) (bleve.Index, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("search index dir: %w", err)
