@@ -74,3 +74,14 @@ type Store interface {
 	// Close releases the store. It is idempotent.
 	Close() error
 }
+
+// LazyStore is implemented by stores that can store a blob without making
+// it durable at once. PutLazy is Put except for durability: when it
+// returns the blob survives a crash of the process (it is written to the
+// operating system under its final name) but not a power loss, until the
+// next Sync, which makes every blob stored so far durable in one batch.
+// A Put of a blob PutLazy stored and no Sync covered yet makes it durable.
+type LazyStore interface {
+	PutLazy(ctx context.Context, id ID, blob []byte) error
+	Sync(ctx context.Context) error
+}

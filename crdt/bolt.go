@@ -11,7 +11,7 @@ import (
 )
 
 var (
-	bucketOps  = []byte("crdt.ops")      // big-endian append counter -> EncodeOps([op])
+	bucketOps  = []byte("crdt.ops")      // big-endian append counter -> EncodeOps(ops of one append)
 	bucketSnap = []byte("crdt.snapshot") // "latest" -> EncodeSnapshot
 	keyLatest  = []byte("latest")
 )
@@ -141,6 +141,32 @@ func (b *boltStore) Append(ops []Op) error {
 			var k [8]byte
 			binary.BigEndian.PutUint64(k[:], n)
 			if err := bk.Put(k[:], b.sealed(bucketOps, k[:], EncodeOps(ops[i:i+1]))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// recordAppender is a Store that takes ops already encoded (EncodeOps
+// payloads, in order), as the checkpoint of the journal has them.
+type recordAppender interface {
+	appendRecords(recs [][]byte) error
+}
+
+// appendRecords writes one key per payload, in one transaction (Load and
+// SaveSnapshot take records of several ops).
+func (b *boltStore) appendRecords(recs [][]byte) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketOps)
+		for _, rec := range recs {
+			n, err := bk.NextSequence()
+			if err != nil {
+				return err
+			}
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], n)
+			if err := bk.Put(k[:], b.sealed(bucketOps, k[:], rec)); err != nil {
 				return err
 			}
 		}

@@ -26,7 +26,7 @@ import (
 // Commit tuning; variables so that tests can shorten them.
 var (
 	// commitDelay lets a background round collect more ops first.
-	commitDelay = 500 * time.Microsecond
+	commitDelay = 2 * time.Millisecond
 	// checkpointEvery, checkpointOps and checkpointBytes bound what the
 	// journal holds before a checkpoint.
 	checkpointEvery = time.Second
@@ -58,8 +58,10 @@ func (r *Replica) appendPending() error {
 		flat = append(flat, tx...)
 	}
 	var err error
+	var recs [][]byte
 	if r.journal != nil {
-		_, err = r.journal.Append(packRecords(batch)...)
+		recs = packRecords(batch)
+		_, err = r.journal.Append(recs...)
 	} else {
 		err = r.store.Append(flat)
 	}
@@ -79,6 +81,7 @@ func (r *Replica) appendPending() error {
 	own := lastOwnSeq(flat, r.node)
 	if r.journal != nil {
 		r.ckpt = append(r.ckpt, flat...)
+		r.ckptRecs = append(r.ckptRecs, recs...)
 	} else {
 		r.mu.Lock()
 		r.sinceSnap += len(flat)
@@ -260,12 +263,13 @@ func (r *Replica) checkpoint() error {
 		r.appendMu.Unlock()
 		return err
 	}
-	ops := r.ckpt
-	r.ckpt = nil
+	ops, recs := r.ckpt, r.ckptRecs
+	r.ckpt, r.ckptRecs = nil, nil
 	r.appendMu.Unlock()
 	restore := func() {
 		r.appendMu.Lock()
 		r.ckpt = append(ops, r.ckpt...)
+		r.ckptRecs = append(recs, r.ckptRecs...)
 		r.appendMu.Unlock()
 	}
 	// Everything in the ended segments must be durable (and so must the
@@ -290,7 +294,13 @@ func (r *Replica) checkpoint() error {
 		}
 	}
 	if len(ops) > 0 {
-		if err := r.store.Append(ops); err != nil {
+		var err error
+		if ra, ok := r.store.(recordAppender); ok {
+			err = ra.appendRecords(recs) // as journaled: no second encoding
+		} else {
+			err = r.store.Append(ops)
+		}
+		if err != nil {
 			undo()
 			return fmt.Errorf("crdt: checkpoint ops: %w", err)
 		}

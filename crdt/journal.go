@@ -38,6 +38,7 @@ import (
 // record was ever durable).
 type Journal struct {
 	base   string     // path prefix: segments are base.<n>
+	seal   Sealer     // nil: ops records are plain
 	syncMu sync.Mutex // serializes Sync and Rotate; taken before mu
 
 	mu      sync.Mutex // guards everything below
@@ -73,21 +74,36 @@ type journalRecord struct {
 	off   int64
 }
 
+// JournalOption configures OpenJournal.
+type JournalOption func(*Journal)
+
+// JournalSealer seals every ops record with s (at-rest encryption, like
+// WithSealer for meta.db), its record number as associated data. A record
+// whose checksum holds but that fails to open is an error (wrong key or
+// tampering), never a torn tail to cut.
+func JournalSealer(s Sealer) JournalOption { return func(j *Journal) { j.seal = s } }
+
 // OpenJournal opens (creating if needed) the journal whose segments are
 // base.<n>, reads every valid record and truncates a torn tail (a record
 // cut short or failing its checksum, and everything after it). The
 // Replica replays records() and then calls start, which may cut more.
-func OpenJournal(base string) (*Journal, error) {
+func OpenJournal(base string, opts ...JournalOption) (*Journal, error) {
 	segs, err := listSegments(base)
 	if err != nil {
 		return nil, fmt.Errorf("crdt: journal %s: %w", base, err)
 	}
 	j := &Journal{base: base, seg: 1}
+	for _, o := range opts {
+		o(j)
+	}
 	for i, n := range segs {
 		path := j.segPath(n)
 		got, valid, torn, err := readSegment(path, n, j.recno)
 		if err != nil {
 			return nil, fmt.Errorf("crdt: journal: read %s: %w", path, err)
+		}
+		if err := j.unseal(got); err != nil {
+			return nil, fmt.Errorf("crdt: journal %s: %w", path, err)
 		}
 		j.replay = append(j.replay, got...)
 		if len(got) > 0 {
@@ -116,6 +132,31 @@ func (j *Journal) cut(n uint64, off int64, later []uint64) error {
 		if err := os.Remove(j.segPath(m)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("crdt: journal: drop %s: %w", j.segPath(m), err)
 		}
+	}
+	return nil
+}
+
+// journalAD is the associated data of ops record recno.
+func journalAD(recno uint64) []byte {
+	ad := append([]byte("crdt.journal"), 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	binary.LittleEndian.PutUint64(ad[len(ad)-8:], recno)
+	return ad
+}
+
+// unseal replaces the sealed payloads of ops records by their plain text.
+func (j *Journal) unseal(recs []journalRecord) error {
+	if j.seal == nil {
+		return nil
+	}
+	for i := range recs {
+		if recs[i].typ != recOps {
+			continue
+		}
+		p, err := j.seal.Open(nil, recs[i].data, journalAD(recs[i].recno))
+		if err != nil {
+			return fmt.Errorf("record %d: %w", recs[i].recno, err)
+		}
+		recs[i].data = p
 	}
 	return nil
 }
@@ -260,10 +301,13 @@ func (j *Journal) appendRecords(typ byte, payloads ...[]byte) (uint64, error) {
 	buf := j.buf[:0]
 	recno := j.recno
 	for _, p := range payloads {
+		recno++
+		if typ == recOps && j.seal != nil {
+			p = j.seal.Seal(nil, p, journalAD(recno))
+		}
 		if len(p) > maxRecord {
 			return 0, fmt.Errorf("crdt: journal record of %d bytes exceeds %d", len(p), maxRecord)
 		}
-		recno++
 		var h [recHeader]byte
 		binary.LittleEndian.PutUint32(h[0:4], uint32(len(p)))
 		h[8] = typ

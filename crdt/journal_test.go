@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clusterf/clusterf/atrest"
 )
 
 // openJournaled opens a replica over meta.db and its journal in dir.
@@ -310,5 +313,65 @@ func journalChild(dir string) {
 		}
 		fmt.Fprintf(w, "ack %d\n", i)
 		w.Flush()
+	}
+}
+
+// TestJournalSealed: with a sealer no name reaches the journal in the
+// clear; the records replay with the key and refuse to open without it.
+func TestJournalSealed(t *testing.T) {
+	slowCommitter(t)
+	seal := atrest.KeysFromMaster([32]byte{5}).Sealer("meta.db")
+	dir := t.TempDir()
+	open := func(d string, s Sealer) (*Replica, error) {
+		var bo []BoltOption
+		var jo []JournalOption
+		if s != nil {
+			bo, jo = []BoltOption{WithSealer(s)}, []JournalOption{JournalSealer(s)}
+		}
+		st, err := OpenBoltStore(filepath.Join(d, "meta.db"), bo...)
+		if err != nil {
+			return nil, err
+		}
+		j, err := OpenJournal(filepath.Join(d, "meta.journal"), jo...)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		r, err := Open(Options{Node: "n1", Store: st, Journal: j})
+		if err != nil {
+			j.Close()
+			st.Close()
+		}
+		return r, err
+	}
+	r, err := open(dir, seal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.UpdateAsync(func(tx *Tx) error {
+		_, err := tx.Create(RootID, "secret-name", KindFile, NewAttrs{Mode: 0o644})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	image := copyDir(t, dir) // crashed: the op is in the journal only
+	r.Close()
+	b, err := os.ReadFile(filepath.Join(image, "meta.journal.1"))
+	if err != nil || len(b) == 0 {
+		t.Fatalf("journal segment: %d bytes, %v", len(b), err)
+	}
+	if bytes.Contains(b, []byte("secret-name")) {
+		t.Fatal("a name reached the journal in the clear")
+	}
+	if _, err := open(copyDir(t, image), atrest.KeysFromMaster([32]byte{6}).Sealer("meta.db")); err == nil {
+		t.Fatal("journal opened with another key")
+	}
+	r, err = open(copyDir(t, image), seal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.View(func(v *View) error { _, err := v.Lookup(RootID, "secret-name"); return err }); err != nil {
+		t.Fatalf("sealed journal replay: %v", err)
 	}
 }

@@ -40,12 +40,17 @@ func (r *Replica) replayJournal(keep func(*Op) bool) error {
 			cut = rec.recno
 			break
 		}
+		var applied []Op
 		for k := range ops {
 			if r.st.applyRemote(&ops[k]) {
 				r.observeStored(ops[k].TS)
-				r.ckpt = append(r.ckpt, ops[k])
-				replayed++
+				applied = append(applied, ops[k])
 			}
+		}
+		if len(applied) > 0 {
+			r.ckpt = append(r.ckpt, applied...)
+			r.ckptRecs = append(r.ckptRecs, EncodeOps(applied))
+			replayed += len(applied)
 		}
 	}
 	if err := r.journal.start(cut); err != nil {

@@ -39,6 +39,7 @@ type Replica struct {
 
 	appendMu     sync.Mutex // one writer at a time; taken before mu; guards ckpt
 	ckpt         []Op       // journaled ops not in the Store yet
+	ckptRecs     [][]byte   // the same, encoded as journaled (EncodeOps payloads)
 	syncMu       sync.Mutex // one sync round or checkpoint at a time; taken before appendMu
 	unsynced     bool       // a mark was written but its sync failed (guarded by syncMu)
 	lastCkpt     time.Time  // guarded by syncMu

@@ -273,6 +273,44 @@ func (k *Keeper) Put(ctx context.Context, id chunk.ID, blob []byte) error {
 	return k.replace(ctx, id, blob)
 }
 
+// PutLazy is Put that may leave the new copy not durable until the next
+// Sync (chunk.LazyStore; a store without it makes every Put durable). A
+// commit stores its chunks this way and syncs them all at once before its
+// metadata becomes durable.
+func (k *Keeper) PutLazy(ctx context.Context, id chunk.ID, blob []byte) error {
+	k.mu.Lock()
+	k.touchLocked(id)
+	k.mu.Unlock()
+	if data, err := k.Verify(ctx, id); err != nil {
+		return fmt.Errorf("check stored chunk %s: %w", id, err)
+	} else if data != nil {
+		return nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.dropCorruptLocked(ctx, id); err != nil {
+		return err
+	}
+	put := k.store.Put
+	if ls, ok := k.store.(chunk.LazyStore); ok {
+		put = ls.PutLazy
+	}
+	if err := put(ctx, id, blob); err != nil {
+		return fmt.Errorf("store chunk %s: %w", id, err)
+	}
+	k.touchLocked(id)
+	k.markVerified(id)
+	return nil
+}
+
+// Sync makes every chunk stored so far durable (chunk.LazyStore).
+func (k *Keeper) Sync(ctx context.Context) error {
+	if ls, ok := k.store.(chunk.LazyStore); ok {
+		return ls.Sync(ctx)
+	}
+	return nil
+}
+
 // Replace puts the good blob of id in place of a corrupt or missing copy
 // (Put under another name: a good copy already stored is kept).
 func (k *Keeper) Replace(ctx context.Context, id chunk.ID, blob []byte) error {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/clusterf/clusterf/chunk"
 )
 
@@ -36,6 +38,14 @@ type Store struct {
 	closed atomic.Bool
 	chunks atomic.Int64
 	bytes  atomic.Int64
+
+	// unsynced holds the chunks PutLazy stored since the last Sync: in
+	// place under their final names, not yet fsynced (nor their
+	// directories).
+	umu      sync.Mutex
+	unsynced map[chunk.ID]uint64 // -> generation of its PutLazy
+	ugen     uint64
+	syncMu   sync.Mutex // one Sync at a time
 }
 
 // Open opens (creating if needed) the store in dir, removes temp files left
@@ -56,12 +66,51 @@ func Open(dir string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("rawfile: lock %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, lock: lf}
+	s := &Store{dir: dir, lock: lf, unsynced: map[chunk.ID]uint64{}}
 	if err := s.scan(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("rawfile: open %s: %w", dir, err)
 	}
+	if err := s.syncIfUnclean(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("rawfile: open %s: %w", dir, err)
+	}
 	return s, nil
+}
+
+// The LOCK file says "clean" after a Close that synced everything and
+// "open" while a Store is open.
+const (
+	lockClean = "clean\n"
+	lockOpen  = "open\n"
+)
+
+// syncIfUnclean makes durable what a previous process that was killed
+// left: chunks PutLazy stored that only the page cache holds (one
+// syncfs of the file system, not one fsync per file). Then LOCK says
+// "open" until Close.
+func (s *Store) syncIfUnclean() error {
+	b := make([]byte, 16)
+	n, _ := s.lock.ReadAt(b, 0)
+	if string(b[:n]) != lockClean && s.chunks.Load() > 0 {
+		if err := unix.Syncfs(int(s.lock.Fd())); err != nil {
+			return fmt.Errorf("syncfs: %w", err)
+		}
+	}
+	return s.writeLock(lockOpen)
+}
+
+func (s *Store) writeLock(state string) error {
+	if err := s.lock.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := s.lock.WriteAt([]byte(state), 0); err != nil {
+		return err
+	}
+	if state == lockClean {
+		return s.lock.Sync()
+	}
+	return nil
 }
 
 // scan removes temp files and counts chunks.
@@ -192,11 +241,18 @@ func (s *Store) Put(ctx context.Context, id chunk.ID, blob []byte) error {
 
 	final := s.Path(id)
 	if _, err := os.Lstat(final); err == nil {
+		// Present; durable unless a PutLazy put it and no Sync ran since.
+		if s.isUnsynced(id) {
+			if err := syncFileAndDir(final); err != nil {
+				return fmt.Errorf("rawfile: put %s: %w", id, err)
+			}
+			s.doneSyncing(id)
+		}
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("rawfile: put %s: %w", id, err)
 	}
-	if err := s.write(id, final, blob); err != nil {
+	if err := s.write(id, final, blob, true); err != nil {
 		return fmt.Errorf("rawfile: put %s: %w", id, err)
 	}
 	s.chunks.Add(1)
@@ -204,9 +260,9 @@ func (s *Store) Put(ctx context.Context, id chunk.ID, blob []byte) error {
 	return nil
 }
 
-// write stores blob at final via a synced temp file; on error nothing is
-// left behind.
-func (s *Store) write(id chunk.ID, final string, blob []byte) (err error) {
+// write stores blob at final via a temp file, synced (and the directory
+// after the rename) when durable; on error nothing is left behind.
+func (s *Store) write(id chunk.ID, final string, blob []byte, durable bool) (err error) {
 	dir := filepath.Dir(final)
 	if err := s.ensureDir(dir); err != nil {
 		return err
@@ -225,14 +281,19 @@ func (s *Store) write(id chunk.ID, final string, blob []byte) (err error) {
 	if _, err := f.Write(blob); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return err
+	}
+	if !durable {
+		return nil
 	}
 	if err := syncDir(dir); err != nil {
 		// The chunk is in place but maybe not durable; take it back so
@@ -326,6 +387,7 @@ func (s *Store) Delete(ctx context.Context, id chunk.ID) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("rawfile: delete %s: %w", id, err)
 	}
+	s.doneSyncing(id)
 	s.chunks.Add(-1)
 	s.bytes.Add(-info.Size())
 	return nil
@@ -365,10 +427,130 @@ func (s *Store) Usage(ctx context.Context) (chunk.Usage, error) {
 	return chunk.Usage{Chunks: s.chunks.Load(), Bytes: s.bytes.Load()}, nil
 }
 
-// Close implements chunk.Store. It releases the directory lock.
+// Close implements chunk.Store. It makes every lazily stored chunk
+// durable and releases the directory lock.
 func (s *Store) Close() error {
+	if s.closed.Load() {
+		return nil
+	}
+	err := s.Sync(context.Background())
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return s.lock.Close() // closing the fd drops the flock
+	if err == nil {
+		err = s.writeLock(lockClean)
+	}
+	return errors.Join(err, s.lock.Close()) // closing the fd drops the flock
+}
+
+// PutLazy is Put without the fsyncs: once it returns the chunk is in
+// place under its final name, so it survives a crash of the process, and
+// the next Sync makes it durable (it survives a power loss). A crash
+// before that Sync may leave nothing or a truncated file, which Get
+// returns and chunk.Decode refuses (and Open leaves no temp file).
+func (s *Store) PutLazy(ctx context.Context, id chunk.ID, blob []byte) error {
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("rawfile: put %s: %w", id, err)
+	}
+	if len(blob) == 0 {
+		return fmt.Errorf("rawfile: put %s: empty blob", id)
+	}
+	mu := &s.locks[id[0]]
+	mu.Lock()
+	defer mu.Unlock()
+	final := s.Path(id)
+	if _, err := os.Lstat(final); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("rawfile: put %s: %w", id, err)
+	}
+	if err := s.write(id, final, blob, false); err != nil {
+		return fmt.Errorf("rawfile: put %s: %w", id, err)
+	}
+	s.umu.Lock()
+	s.ugen++
+	s.unsynced[id] = s.ugen
+	s.umu.Unlock()
+	s.chunks.Add(1)
+	s.bytes.Add(int64(len(blob)))
+	return nil
+}
+
+// Sync makes every chunk PutLazy stored before it durable: each file is
+// fdatasynced, then each directory that gained one is fsynced once.
+func (s *Store) Sync(ctx context.Context) error {
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("rawfile: sync: %w", err)
+	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.umu.Lock()
+	ids := make([]chunk.ID, 0, len(s.unsynced))
+	gens := make([]uint64, 0, len(s.unsynced))
+	for id, g := range s.unsynced {
+		ids, gens = append(ids, id), append(gens, g)
+	}
+	s.umu.Unlock()
+	dirs := map[string]bool{}
+	for _, id := range ids {
+		p := s.Path(id)
+		if err := syncFile(p); errors.Is(err, fs.ErrNotExist) {
+			continue // deleted since
+		} else if err != nil {
+			return fmt.Errorf("rawfile: sync %s: %w", id, err)
+		}
+		dirs[filepath.Dir(p)] = true
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return fmt.Errorf("rawfile: sync %s: %w", d, err)
+		}
+	}
+	s.umu.Lock()
+	for i, id := range ids {
+		if s.unsynced[id] == gens[i] { // not deleted and put again since
+			delete(s.unsynced, id)
+		}
+	}
+	s.umu.Unlock()
+	return nil
+}
+
+// Unsynced returns how many chunks PutLazy stored that no Sync covered yet.
+func (s *Store) Unsynced() int {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	return len(s.unsynced)
+}
+
+func (s *Store) isUnsynced(id chunk.ID) bool {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	_, ok := s.unsynced[id]
+	return ok
+}
+
+func (s *Store) doneSyncing(id chunk.ID) {
+	s.umu.Lock()
+	delete(s.unsynced, id)
+	s.umu.Unlock()
+}
+
+func syncFile(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	err = unix.Fdatasync(int(f.Fd()))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncFileAndDir(p string) error {
+	if err := syncFile(p); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(p))
 }
