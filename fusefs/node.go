@@ -454,13 +454,13 @@ func (f *file) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, sy
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
-// Fsync on a node without a file handle (a directory): every metadata
-// change is durable before its operation returns, so there is nothing left
-// to sync.
+// Fsync on a node without a file handle (a directory): every change
+// committed so far becomes durable (a create, rename or delete returns once
+// journaled; fsync of its directory is the durability point, as on ext4).
 func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
 	defer n.m.observe("fsync", time.Now())
 	if fh, ok := f.(*file); ok {
 		return fh.Fsync(ctx, flags)
 	}
-	return 0
+	return n.errno("fsync", n.m.fs.Sync(context.WithoutCancel(ctx)))
 }

@@ -159,6 +159,7 @@ func conflictOf(name, base string) bool {
 func (c *faultCluster) check(res *FaultResult, clients []*faultClient, tree map[string]fileEntry) {
 	for _, fc := range clients {
 		res.OpsAcked += fc.acked
+		res.CloseAcked += fc.closed
 		res.OpsUnknown += fc.unknown
 		// Every entry below the client's directory, by path relative to it.
 		listing := map[string]fileEntry{}

@@ -42,6 +42,7 @@ type faultClient struct {
 	dirFloat map[string]map[string]bool // subdir -> effects of timed-out REST ops
 	past     [][]byte                   // heavy: recent contents, written again (deduplication against garbage)
 	acked    int
+	closed   int // acknowledged by close() alone (no fsync)
 	unknown  int
 	ops      []clientOp
 }
@@ -198,8 +199,9 @@ func (fc *faultClient) fuseOp(mount string, r int, name, other string, data []by
 		suffix := data[:min(len(data), 1+r*4096)]
 		want := append(slices.Clone(fc.known[name]), suffix...)
 		base := len(fc.known[name])
-		err := fuseWrite(p, suffix, os.O_WRONLY|os.O_APPEND)
-		fc.record(fmt.Sprintf("append %s +%d -> %.12s: %v", name, len(suffix), shaHex(want), err), err == nil)
+		sync := r%3 != 0
+		err := fuseWrite(p, suffix, os.O_WRONLY|os.O_APPEND, sync)
+		fc.recordWrite(fmt.Sprintf("append%s %s +%d -> %.12s: %v", closeOnly(sync), name, len(suffix), shaHex(want), err), err == nil, sync)
 		fc.applied(name, shaHex(want), want, err == nil)
 		if err != nil {
 			fc.partial[name] = append(fc.partial[name], partialWrite{want, base})
@@ -237,8 +239,9 @@ func (fc *faultClient) fuseOp(mount string, r int, name, other string, data []by
 			delete(fc.partial, name)
 		}
 	default: // create or overwrite
-		err := fuseWrite(p, data, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
-		fc.record(fmt.Sprintf("write %s %d bytes %.12s: %v", name, len(data), shaHex(data), err), err == nil)
+		sync := r%3 != 0
+		err := fuseWrite(p, data, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, sync)
+		fc.recordWrite(fmt.Sprintf("write%s %s %d bytes %.12s: %v", closeOnly(sync), name, len(data), shaHex(data), err), err == nil, sync)
 		fc.applied(name, shaHex(data), data, err == nil)
 		if err != nil {
 			fc.partial[name] = append(fc.partial[name], partialWrite{data, 0})
@@ -248,8 +251,25 @@ func (fc *faultClient) fuseOp(mount string, r int, name, other string, data []by
 	}
 }
 
-// fuseWrite writes, fsyncs and closes (dd conv=fsync): acknowledged only if
-// all succeed.
+// recordWrite records a FUSE write; one acknowledged by close() alone
+// (sync false) must survive just the same: the nemesis kills (kill -9)
+// but never takes a disk, and close() survives kill -9 of any node.
+func (fc *faultClient) recordWrite(desc string, ok, sync bool) {
+	fc.record(desc, ok)
+	if ok && !sync {
+		fc.closed++
+	}
+}
+
+func closeOnly(sync bool) string {
+	if sync {
+		return ""
+	}
+	return "(close)"
+}
+
+// fuseWrite writes, fsyncs (sync: dd conv=fsync; else close() alone is the
+// acknowledgement) and closes: acknowledged only if all succeed.
 //
 // Every FUSE access of the clients runs in a child process, never in the
 // test process: a file the test process holds open on a mount is inherited
@@ -257,10 +277,20 @@ func (fc *faultClient) fuseOp(mount string, r int, name, other string, data []by
 // exec sends FUSE FLUSH to that mount's server. With the server paused
 // (SIGSTOP) the exec, and with it the nemesis that would resume the
 // server, blocks for ever (seen with seed 20260801 before this rule).
-func fuseWrite(p string, data []byte, flag int) error {
-	args := []string{"of=" + p, "bs=1M", "iflag=fullblock", "conv=fsync", "status=none"}
+func fuseWrite(p string, data []byte, flag int, sync bool) error {
+	conv := "conv=fsync"
 	if flag&os.O_APPEND != 0 {
-		args = []string{"of=" + p, "bs=1M", "iflag=fullblock", "oflag=append", "conv=notrunc,fsync", "status=none"}
+		conv = "conv=notrunc,fsync"
+	}
+	if !sync {
+		conv = strings.TrimSuffix(strings.TrimSuffix(conv, "fsync"), ",")
+	}
+	args := []string{"of=" + p, "bs=1M", "iflag=fullblock", "status=none"}
+	if conv != "conv=" {
+		args = append(args, conv)
+	}
+	if flag&os.O_APPEND != 0 {
+		args = append(args, "oflag=append")
 	}
 	return childFS(data, "dd", args...)
 }

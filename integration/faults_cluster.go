@@ -131,6 +131,7 @@ func RunFaults(t *testing.T, cfg FaultConfig) FaultResult {
 	} else {
 		for _, fc := range clients {
 			res.OpsAcked += fc.acked
+			res.CloseAcked += fc.closed
 			res.OpsUnknown += fc.unknown
 		}
 	}

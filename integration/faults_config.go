@@ -86,6 +86,7 @@ type FaultResult struct {
 	Seed        uint64
 	Events      map[string]int
 	OpsAcked    int
+	CloseAcked  int // of OpsAcked: FUSE writes acknowledged by close() alone, without fsync
 	OpsUnknown  int
 	Verified    int
 	Lost        int
@@ -145,8 +146,8 @@ func (r FaultResult) Line() string {
 		conv = "TIMEOUT"
 	}
 	g := r.GC
-	return fmt.Sprintf("faults: seed=%d events=%d (%s) ops_acked=%d ops_unknown=%d verified=%d lost=%d corrupt=%d resurrected=%d unexpected=%d crashes=%d partial=%d upload_temps=%d conflicts=%d converged_in=%s"+
+	return fmt.Sprintf("faults: seed=%d events=%d (%s) ops_acked=%d close_acked=%d ops_unknown=%d verified=%d lost=%d corrupt=%d resurrected=%d unexpected=%d crashes=%d partial=%d upload_temps=%d conflicts=%d converged_in=%s"+
 		" reclaimed=%d reclaimed_during_faults=%d dropped=%d compacted_ops=%d garbage_left=%d gc_drained_in=%s disk_peak=%dMiB disk_end=%dMiB",
-		r.Seed, r.TotalEvents(), strings.Join(kinds, " "), r.OpsAcked, r.OpsUnknown, r.Verified, r.Lost, r.Corrupt, r.Resurrected, r.Unexpected, r.Crashes, r.Partial, r.UploadTemps, r.Conflicts, conv,
+		r.Seed, r.TotalEvents(), strings.Join(kinds, " "), r.OpsAcked, r.CloseAcked, r.OpsUnknown, r.Verified, r.Lost, r.Corrupt, r.Resurrected, r.Unexpected, r.Crashes, r.Partial, r.UploadTemps, r.Conflicts, conv,
 		g.Reclaimed, g.DuringFaults, g.Dropped, g.CompactedOps, g.GarbageLeft, g.DrainedIn.Round(100*time.Millisecond), g.DiskPeak>>20, g.DiskEnd>>20)
 }

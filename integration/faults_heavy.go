@@ -132,7 +132,7 @@ func (fc *faultClient) fuseCreate(mount, name string, data []byte) {
 		}
 	}
 	fc.remember(data)
-	err := fuseWrite(p, data, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	err := fuseWrite(p, data, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, true)
 	fc.record(fmt.Sprintf("write %s %d bytes %.12s: %v", name, len(data), shaHex(data), err), err == nil)
 	fc.applied(name, shaHex(data), data, err == nil)
 	if err != nil {

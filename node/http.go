@@ -148,7 +148,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 	}
 	n.httpPort = l.Addr().(*net.TCPAddr).Port
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           api.DurableWrites(srv.Handler(), n.FS), // 2xx: durable (api/durable.go)
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          nil,
 		BaseContext:       func(net.Listener) context.Context { return ctx },

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,10 @@ type Node struct {
 	// FirstToken is the HTTP token generated at this start, to print once
 	// ("" if it existed or none is needed).
 	FirstToken string
+
+	// pushTo is the cluster once it exists: the metadata committer tells
+	// it when local ops became durable (node/meta.go).
+	pushTo atomic.Pointer[cluster.Cluster]
 
 	cfg      Config
 	store    chunk.Store  // the engine under Chunks (sealed when encrypted); closed by the node
@@ -117,20 +122,15 @@ func New(cfg Config) (_ *Node, err error) {
 	if err := engines.LockFormat(dir, major, minor); err != nil {
 		return nil, err
 	}
-	store, err := crdt.OpenBoltStore(filepath.Join(dir, "meta.db"), n.metaOptions()...)
-	if err != nil {
-		return nil, fmt.Errorf("open metadata: %w", err)
-	}
 	offset := cfg.ClockOffset
 	clock := crdt.NewClock(id, func() time.Time { return time.Now().Add(offset) })
-	n.Meta, err = crdt.Open(crdt.Options{Node: id, Store: store, Clock: clock, Logger: n.log})
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("load metadata: %w", err)
+	if n.Meta, err = n.openMeta(clock); err != nil {
+		return nil, err
 	}
 	if err := n.openCluster(); err != nil {
 		return nil, err
 	}
+	n.pushTo.Store(n.Cluster)
 	n.Registry = prometheus.NewRegistry()
 	n.Registry.MustRegister(
 		collectors.NewGoCollector(),

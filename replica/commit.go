@@ -41,29 +41,55 @@ type staged struct {
 	pin     *lifecycle.Pin
 }
 
-// flush commits unflushed writes: when it returns nil they are durable.
-func (of *openFile) flush(ctx context.Context) error {
+// flush commits unflushed writes on this node (durable.go): when it
+// returns nil they survive kill -9, and their chunks travel to their
+// holders in the background. With durable (fsync) it returns only once
+// they are durable here and on min(RF, 2) holders, like every earlier
+// commit of the file.
+func (of *openFile) flush(ctx context.Context, durable bool) error {
 	of.commitMu.Lock()
 	defer of.commitMu.Unlock()
+	f := of.fs
 	of.mu.Lock()
 	st, err := of.prepare(ctx)
-	of.mu.Unlock()
 	if st == nil || err != nil {
+		of.mu.Unlock()
 		if errors.Is(err, errUnlinked) {
 			err = nil
 		}
+		if err == nil && durable {
+			err = f.waitDurable(ctx, of.id)
+		}
 		return err
 	}
-	defer st.pin.Release()
-	f := of.fs
-	if f.repl != nil && len(st.fresh) > 0 {
-		if err := f.repl.Replicate(ctx, st.fresh); err != nil {
-			return fmt.Errorf("commit content: %w", err)
+	if !durable || f.repl == nil || len(st.fresh) == 0 {
+		err = of.record(st)
+		of.mu.Unlock()
+		f.releaseWhenDurable(st.pin)
+		if err != nil {
+			return err
 		}
+		f.replicateLater(of.id, st.fresh)
+		if durable {
+			return f.waitDurable(ctx, of.id)
+		}
+		return nil
+	}
+	// fsync: the chunks reach their holders before the version is
+	// recorded, with the file lock released meanwhile.
+	of.mu.Unlock()
+	if err := f.repl.Replicate(ctx, st.fresh); err != nil {
+		st.pin.Release()
+		return fmt.Errorf("commit content: %w", err)
 	}
 	of.mu.Lock()
-	defer of.mu.Unlock()
-	return of.record(st)
+	err = of.record(st)
+	of.mu.Unlock()
+	f.releaseWhenDurable(st.pin)
+	if err != nil {
+		return err
+	}
+	return f.waitDurable(ctx, of.id)
 }
 
 // unlinked reports whether the file has no live name (or no record: it
@@ -241,14 +267,14 @@ func (of *openFile) record(st *staged) error {
 			// top of this version, so that the retry supersedes it instead
 			// of becoming a concurrent sibling (a conflict copy).
 			of.base, of.baseVer = st.content, ver
-			of.pin.Replace(chunkIDs(st.content)...)
+			of.repin(chunkIDs(st.content))
 			of.baseValid = min(st.content.Size, of.truncSince)
 		}
 		return fmt.Errorf("commit content: %w", err)
 	}
 	c := st.content
 	of.base, of.baseVer = c, ver
-	of.pin.Replace(chunkIDs(c)...)
+	of.repin(chunkIDs(c))
 	if of.gen != st.gen {
 		// Written or truncated while the chunks travelled: what is staged
 		// stays staged (dirty chunks are whole chunks in the staging file,
@@ -282,7 +308,8 @@ func (f *FS) storeChunk(ctx context.Context, data []byte, pin *lifecycle.Pin) (c
 		return crdt.ChunkID{}, fmt.Errorf("store chunk %s: %w", id, err)
 	}
 	if good == nil {
-		if err := f.chunks.Put(ctx, id, chunk.Encode(data)); err != nil {
+		// Durable before the op naming it (the replica's BeforeDurable).
+		if err := f.chunks.PutLazy(ctx, id, chunk.Encode(data)); err != nil {
 			return crdt.ChunkID{}, fmt.Errorf("store chunk %s: %w", id, err)
 		}
 	}

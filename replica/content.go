@@ -152,7 +152,7 @@ func (f *FS) releaseOpen(of *openFile) error {
 	if !last {
 		return nil
 	}
-	err := of.flush(context.Background())
+	err := of.flush(context.Background(), false)
 	of.mu.Lock()
 	of.discardStaging()
 	of.mu.Unlock()
@@ -230,7 +230,7 @@ func (f *FS) truncate(ctx context.Context, id crdt.InodeID, size, now int64) err
 	}
 	of.mu.Unlock()
 	if err == nil {
-		err = of.flush(ctx)
+		err = of.flush(ctx, false)
 	}
 	if rerr := f.releaseOpen(of); err == nil {
 		err = rerr
@@ -310,16 +310,24 @@ func (h *Handle) Truncate(size int64) error {
 	return h.of.truncate(size)
 }
 
-// Flush commits unflushed writes: when it returns nil they are durable.
+// Flush commits unflushed writes on this node (close): when it returns nil
+// they survive kill -9 and become durable and replicated in the
+// background within moments (durable.go).
 func (h *Handle) Flush(ctx context.Context) error {
 	if h.of.fixed {
 		return nil
 	}
-	return h.of.flush(ctx)
+	return h.of.flush(ctx, false)
 }
 
-// Fsync is Flush (metadata commits are durable when they return).
-func (h *Handle) Fsync(ctx context.Context) error { return h.Flush(ctx) }
+// Fsync commits like Flush and returns once everything committed so far
+// is durable here and the file's chunks are on min(RF, 2) holders.
+func (h *Handle) Fsync(ctx context.Context) error {
+	if h.of.fixed {
+		return nil
+	}
+	return h.of.flush(ctx, true)
+}
 
 // Release closes the handle; the last handle of an inode commits what is
 // left and frees the staging file.

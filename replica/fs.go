@@ -105,6 +105,8 @@ type FS struct {
 	mu     sync.Mutex
 	open   map[crdt.InodeID]*openFile
 	closed bool
+
+	jobs replJobs // background replication of committed chunks (durable.go)
 }
 
 // New returns an FS over cfg. The staging directory is created and emptied:
@@ -163,12 +165,13 @@ func New(cfg Config) (*FS, error) {
 	if err := os.MkdirAll(f.staging, 0o700); err != nil {
 		return nil, fmt.Errorf("replica: create staging dir: %w", err)
 	}
+	f.jobs.init()
 	return f, nil
 }
 
 // update commits one local metadata transaction and announces it.
 func (f *FS) update(fn func(tx *crdt.Tx) error) ([]crdt.Op, error) {
-	ops, err := f.meta.Update(fn)
+	ops, _, err := f.meta.UpdateAsync(fn) // durable soon: durable.go
 	if len(ops) > 0 {
 		f.publishOps(ops, false)
 		if f.onCommit != nil {
@@ -190,6 +193,7 @@ func (f *FS) ChunkSize() int { return f.chunkSize }
 // Close commits nothing (open handles must be flushed by their owners) and
 // refuses further opens.
 func (f *FS) Close() error {
+	f.jobs.close()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed = true

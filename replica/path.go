@@ -174,7 +174,7 @@ func (f *FS) PutFile(ctx context.Context, p string, r io.Reader, o PutOptions) (
 			return fail(fmt.Errorf("read upload: %w", rerr))
 		}
 	}
-	if err := h.Flush(ctx); err != nil {
+	if err := h.Fsync(ctx); err != nil { // an upload is acknowledged durable and replicated
 		return fail(err)
 	}
 	if err := h.Release(); err != nil {
@@ -187,6 +187,9 @@ func (f *FS) PutFile(ctx context.Context, p string, r io.Reader, o PutOptions) (
 	}
 	if err := f.Rename(ctx, dir.Ref.Inode, tmp, dir.Ref.Inode, name, 0); err != nil {
 		return fail(err)
+	}
+	if err := f.Sync(ctx); err != nil { // the rename too
+		return Attr{}, fmt.Errorf("put %q: %w", p, err)
 	}
 	return f.GetAttr(ctx, a.Ref)
 }

@@ -125,7 +125,7 @@ func (b *blockingReplicator) Replicate(ctx context.Context, ids []chunk.ID) erro
 	}
 }
 
-// TestStatWhileChunksReplicate: a commit pushing chunks to other holders
+// TestStatWhileChunksReplicate: an fsync pushing chunks to other holders
 // does not hold the file's lock, so stat, read and write of the file go on
 // while the network is slow; writes made meanwhile stay staged.
 func TestStatWhileChunksReplicate(t *testing.T) {
@@ -137,7 +137,7 @@ func TestStatWhileChunksReplicate(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 10000)
 	h.WriteAt(ctx, data, 0)
 	flushed := make(chan error, 1)
-	go func() { flushed <- h.Flush(ctx) }()
+	go func() { flushed <- h.Fsync(ctx) }()
 	<-rep.entered // the commit is now waiting for the network
 	done := make(chan error, 1)
 	go func() {
@@ -159,7 +159,7 @@ func TestStatWhileChunksReplicate(t *testing.T) {
 			t.Fatal(err)
 		}
 	case err := <-flushed:
-		t.Fatalf("flush returned (%v) before the replicator was released", err)
+		t.Fatalf("fsync returned (%v) before the replicator was released", err)
 	case <-time.After(time.Minute): // a hang, not a slow machine
 		t.Fatal("stat/read/write of the file wait for the replicating commit")
 	}

@@ -337,7 +337,7 @@ func (of *openFile) discardStaging() {
 	}
 	of.dirty = nil
 	of.cacheData = nil
-	of.pin.Release()
+	of.fs.releaseWhenDurable(of.pin) // the last commit may not be durable yet
 }
 
 // chunkIDs lists the stored chunks of c (holes skipped).

@@ -226,7 +226,7 @@ func (f *file) finishUpload() error {
 		err = ctx.Err()
 	}
 	if err == nil {
-		err = f.h.Flush(ctx)
+		err = f.h.Fsync(ctx) // an upload is acknowledged durable and replicated
 	}
 	if rerr := f.h.Release(); err == nil {
 		err = rerr
