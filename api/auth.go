@@ -14,7 +14,7 @@ import (
 func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	want := sha256.Sum256([]byte(s.cfg.Token))
 	return func(c echo.Context) error {
-		if tokenOK(c.Request(), want) {
+		if tokenOK(c.Request(), want) || c.Path() == "/login" { // the one-time login link (ui.go)
 			return next(c)
 		}
 		return httpErr(http.StatusUnauthorized, "authentication required: Authorization: Bearer <token>, or basic auth with the token as password")
@@ -27,6 +27,8 @@ func tokenOK(r *http.Request, want [32]byte) bool {
 		got = pass
 	} else if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		got = strings.TrimSpace(h[7:])
+	} else if ck, err := r.Cookie(loginCookie); err == nil { // set by a one-time login link (ui.go)
+		got = ck.Value
 	} else {
 		return false
 	}

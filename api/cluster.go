@@ -71,6 +71,8 @@ type Status struct {
 	StartedAt                    time.Time `json:"started_at"`
 	PartitionSyncIntervalSeconds int       `json:"partition_sync_interval_seconds"`
 	NoStore                      bool      `json:"no_store"` // client mode: stores no data
+	// VersionVector is the metadata this node has applied, by origin.
+	VersionVector map[string]uint64 `json:"version_vector,omitempty"`
 	// OpenMode is true when HTTP listens beyond loopback without a token
 	// (--http-insecure); Warnings then says so in words.
 	OpenMode bool     `json:"open_mode"`

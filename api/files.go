@@ -115,6 +115,7 @@ func (s *Server) listDir(c echo.Context, p string, dir replica.Attr) error {
 	for i := range attrs {
 		l.Entries[i] = metadataOf(path.Join(p, names[i]), attrs[i], infos[i])
 	}
+	s.markConflicts(p, l.Entries, attrs)
 	return c.JSON(http.StatusOK, l)
 }
 

@@ -46,6 +46,9 @@ type Metadata struct {
 	// ConflictCopy marks a concurrent version shown under a conflict name
 	// (read-only).
 	ConflictCopy bool `json:"conflict_copy,omitempty"`
+	// ConflictOf names what the entry is a conflict copy of (a concurrent
+	// version or the loser of a name clash); listings and details fill it.
+	ConflictOf string `json:"conflict_of,omitempty"`
 }
 
 // checksumMax bounds the files whose SHA-256 GET and metadata compute by

@@ -50,6 +50,13 @@ func (s *Server) registerProfiling() {
 // and answers the pprof web UI's flame graph page of it (HTML, no graphviz
 // needed). 409 when another CPU profile is running.
 func (s *Server) getFlamegraph(c echo.Context) error {
+	if c.QueryParam("source") == "last" { // the last profile stopped on /profiling
+		b := lastCPUProfile()
+		if b == nil {
+			return httpErr(http.StatusNotFound, "no CPU profile recorded yet: start and stop one on /profiling first")
+		}
+		return s.renderProfile(c, bytes.NewReader(b), "cpu")
+	}
 	secs := defaultFlameSeconds
 	if v := c.QueryParam("seconds"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -95,7 +102,7 @@ func (s *Server) renderProfile(c echo.Context, data io.Reader, kind string) erro
 	// report parameters (f, i, h, s, si, ...): pass them on.
 	q := url.Values{}
 	for k, v := range c.QueryParams() {
-		if k != "seconds" {
+		if k != "seconds" && k != "source" {
 			q[k] = v
 		}
 	}

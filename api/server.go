@@ -58,6 +58,14 @@ type Config struct {
 	AllowedHosts []string
 	// Sync serves /api/sync (import/export pairs and jobs); nil: 503.
 	Sync Sync
+	// UI serves the web dashboard's pages and assets (UIPaths; package
+	// web); nil answers them with 503.
+	UI http.Handler
+	// Dashboard provides the event log, members, metric history and
+	// placement behind the dashboard's endpoints (nil: 503).
+	Dashboard Dashboard
+	// Version is shown to the dashboard (GET /api/ui).
+	Version string
 }
 
 // Server is the HTTP API of one node. It holds no goroutines; it is safe
@@ -73,6 +81,7 @@ type Server struct {
 	sums    *checksumCache
 	routes  map[string]bool // registered route paths (metric label values)
 	hosts   *hostPolicy
+	logins  loginCodes // one-time login links (ui.go)
 }
 
 // New builds the server and its routes.
@@ -194,6 +203,7 @@ func (s *Server) register() {
 	e.GET("/api/metrics", s.getMetrics)
 	e.GET("/api/openapi.json", s.getOpenAPI)
 	s.registerProfiling()
+	s.registerDashboard() // dashboard_handlers.go: events, members, details, move, CRDT, CPU profile, UI
 
 	if s.cfg.WebDAV != nil {
 		h := echo.WrapHandler(s.cfg.WebDAV)
@@ -249,5 +259,5 @@ func (s *Server) methodNotAllowed(c echo.Context) error {
 // isAPIPath reports whether a route path belongs to the REST API (as
 // opposed to WebDAV), for tests and the OpenAPI check.
 func isAPIPath(p string) bool {
-	return !(p == "/webdav" || strings.HasPrefix(p, "/webdav/"))
+	return !(p == "/webdav" || strings.HasPrefix(p, "/webdav/") || p == "/") // "/": WebDAV or the redirect to the dashboard
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -99,8 +100,9 @@ type Cluster struct {
 	// between deciding and deleting.
 	testAfterReferenced func()
 	started             time.Time
-	cache               lruTracker // client mode read cache
-	traffic             trafficLog // chunks fetched, by peer
+	cache               lruTracker  // client mode read cache
+	traffic             trafficLog  // chunks fetched, by peer
+	leaving             atomic.Bool // said goodbye (events.go): refuses RPCs
 
 	// extra serves the RPC methods other packages register (Handle).
 	extraMu sync.RWMutex
@@ -181,6 +183,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 		c.repairLoop(ctx)
 	}()
 	<-ctx.Done()
+	c.sayBye()
 	c.wg.Wait()
 	return nil
 }
@@ -367,6 +370,9 @@ func (c *Cluster) applied(ops []crdt.Op) {
 
 // HandleRPC serves the cluster's RPCs (transport.Handler).
 func (c *Cluster) HandleRPC(ctx context.Context, from transport.PeerInfo, method string, req []byte) ([]byte, error) {
+	if c.leaving.Load() {
+		return nil, errLeaving
+	}
 	if c.forgotten(crdt.NodeID(from.ID)) {
 		return nil, fmt.Errorf("node %s was removed from this cluster (forget-node): start it again with an empty data dir", from.ID)
 	}
@@ -381,6 +387,8 @@ func (c *Cluster) HandleRPC(ctx context.Context, from transport.PeerInfo, method
 		return c.handleHave(ctx, req)
 	case methodInfo:
 		return c.handleInfo(ctx)
+	case methodBye:
+		return c.handleBye(crdt.NodeID(from.ID))
 	case methodChunkGet:
 		var r chunkRequest
 		if err := decode(req, &r); err != nil {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -114,7 +115,9 @@ type MemberInfo struct {
 	DiskFree  int64        `cbor:"7,keyasint" json:"disk_free"`
 	DiskTotal int64        `cbor:"8,keyasint" json:"disk_total"`
 	Peers     []PeerStatus `cbor:"9,keyasint" json:"peers"` // its view of its peers
-	Err       string       `cbor:"-" json:"error,omitempty"`
+	// Traffic: the chunks it fetched from each peer since it started.
+	Traffic map[crdt.NodeID]Transfer `cbor:"10,keyasint" json:"traffic,omitempty"`
+	Err     string                   `cbor:"-" json:"error,omitempty"`
 }
 
 // Info returns this member's MemberInfo: Config.Info's fields plus the
@@ -126,6 +129,7 @@ func (c *Cluster) Info(ctx context.Context) MemberInfo {
 	}
 	mi.ID, mi.NoStore = c.cfg.Self, c.cfg.NoStore
 	mi.Peers = c.Peers()
+	mi.Traffic = c.Traffic()
 	return mi
 }
 
@@ -172,3 +176,91 @@ func (c *Cluster) MemberInfos(ctx context.Context) []MemberInfo {
 func (c *Cluster) handleInfo(ctx context.Context) ([]byte, error) {
 	return encode(c.Info(ctx)), nil
 }
+
+// PeerVectors returns each peer's version vector as it last reported it
+// (for the CRDT inspector: what each peer has, what it lacks).
+func (c *Cluster) PeerVectors() map[crdt.NodeID]crdt.VersionVector {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[crdt.NodeID]crdt.VersionVector, len(c.peers))
+	for id, p := range c.peers {
+		vv := make(crdt.VersionVector, len(p.vv))
+		for n, s := range p.vv {
+			vv[n] = s
+		}
+		out[id] = vv
+	}
+	return out
+}
+
+// HolderHas asks a member which of ids it has a verified copy of (this
+// node answers for itself); for the dashboard's file details.
+func (c *Cluster) HolderHas(ctx context.Context, member string, ids []chunk.ID) ([]bool, error) {
+	if member != string(c.cfg.Self) {
+		return c.peerHas(ctx, member, ids)
+	}
+	out := make([]bool, len(ids))
+	budget := int64(haveBudget)
+	for i, id := range ids {
+		ok, err := c.cfg.Chunks.Present(ctx, id, &budget)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ok
+	}
+	return out, nil
+}
+
+// A member that shuts down says so (methodBye) to every peer that is up,
+// so they show it down at once instead of after DownAfter.
+
+const (
+	methodBye  = "cluster/bye" // nil -> nil
+	byeTimeout = time.Second
+)
+
+// sayBye tells every up peer that this member is leaving (best effort,
+// in parallel, at most byeTimeout).
+func (c *Cluster) sayBye() {
+	c.leaving.Store(true) // from now on every RPC is refused (HandleRPC)
+	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range c.Peers() {
+		if !p.Up {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = c.cfg.Transport.Call(ctx, p.Addr, string(p.ID), methodBye, nil)
+		}()
+	}
+	wg.Wait()
+}
+
+// handleBye marks the peer down: it is shutting down.
+func (c *Cluster) handleBye(from crdt.NodeID) ([]byte, error) {
+	c.mu.Lock()
+	p := c.peers[from]
+	wasUp := p != nil && p.up
+	if p != nil {
+		p.up, p.lastErr = false, errLeft
+	}
+	c.mu.Unlock()
+	if wasUp {
+		c.log.Info("peer down: it is shutting down", "peer", from)
+		c.KickRepair()
+		c.emit(Event{Kind: EventPeerDown, Peer: from, Err: errLeft.Error()})
+	}
+	return nil, nil
+}
+
+var errLeft = errors.New("it said it is shutting down")
+
+// ErrPeerLeft is the Err of a peer_down event of a member that said
+// goodbye.
+var ErrPeerLeft = errLeft
+
+// errLeaving answers every RPC once this member said goodbye.
+var errLeaving = errors.New("this member is shutting down")

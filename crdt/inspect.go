@@ -299,3 +299,14 @@ func vvString(vv VersionVector) string {
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
 }
+
+// LiveDentries returns the live dentries (names) of inode.
+func (v *View) LiveDentries(inode InodeID) []InodeID {
+	var out []InodeID
+	for _, d := range v.s.inodeDentries[inode] {
+		if v.s.live(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clusterf/clusterf/api"
 	"github.com/clusterf/clusterf/cluster"
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/discovery"
@@ -37,6 +38,7 @@ func (n *Node) openCluster() error {
 		return fmt.Errorf("start transport: %w", err)
 	}
 	n.Transport = tr
+	n.dash = newDashState()
 	n.Cluster = cluster.New(cluster.Config{
 		Self:         n.ID,
 		Meta:         n.Meta,
@@ -46,6 +48,8 @@ func (n *Node) openCluster() error {
 		SyncInterval: n.cfg.SyncInterval,
 		OnApplied:    n.onRemoteOps,
 		OnSnapshot:   func() { n.FS.NoteReset(); n.Cluster.KickRepair() },
+		OnEvent:      n.onClusterEvent,
+		Info:         n.selfInfo,
 		NoStore:      n.cfg.NoStore,
 		CacheSize:    n.cfg.CacheSize,
 		GCGrace:      n.cfg.GCGrace,
@@ -82,8 +86,17 @@ func (n *Node) startCluster(ctx context.Context) error {
 	if err := n.publishMember(); err != nil {
 		return fmt.Errorf("publish member record: %w", err)
 	}
-	n.goFunc(func() { n.Transport.Serve(ctx) })
-	n.goFunc(func() { n.Cluster.Run(ctx) })
+	// The transport serves until the cluster's Run has returned: on the way
+	// out Run tells the peers that this member is leaving.
+	tctx, stopTransport := context.WithCancel(context.WithoutCancel(ctx))
+	n.goFunc(func() { n.Transport.Serve(tctx) })
+	n.goFunc(func() { defer stopTransport(); n.Cluster.Run(ctx) })
+	n.dash.mu.Lock()
+	n.dash.ctx = ctx
+	n.dash.mu.Unlock()
+	n.goFunc(func() { n.followFeed(ctx) })
+	n.goFunc(func() { n.dash.history.run(ctx, n.Registry) })
+	n.dash.events.add(api.Event{Kind: "started", Node: string(n.ID), Message: string(n.ID) + " started"})
 	var key []byte
 	if n.cfg.ClusterKey != "" {
 		key = []byte(n.cfg.ClusterKey)

@@ -34,11 +34,12 @@ var (
 	descHistory   = prometheus.NewDesc("clusterf_metadata_history", "Metadata history kept (shrinks with compaction), by kind.", []string{"kind"}, nil)
 	descCompacted = prometheus.NewDesc("clusterf_compacted_total", "Metadata removed by compaction, by kind.", []string{"kind"}, nil)
 	descRefused   = prometheus.NewDesc("clusterf_ops_refused_total", "Remote ops not applied: deferred (from the future) or forged.", []string{"reason"}, nil)
+	descFetched   = prometheus.NewDesc("clusterf_chunk_fetched_bytes_total", "Bytes of chunk copies fetched from each peer (repair, reads of chunks not stored here).", []string{"peer"}, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descChunks, descBytes, descFiles, descConf, descPeerUp, descPeerLag, descRF, descParts, descMembers, descMetaOps, descUptime,
-		descGCChunks, descGCBytes, descDropBytes, descGCWait, descHistory, descCompacted, descRefused} {
+		descGCChunks, descGCBytes, descDropBytes, descGCWait, descHistory, descCompacted, descRefused, descFetched} {
 		ch <- d
 	}
 }
@@ -96,4 +97,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descHistory, float64(fp.Dentries), "dentries")
 	counter(descRefused, float64(n.Meta.FutureOps()), "future")
 	counter(descRefused, float64(n.Meta.Forgeries()), "forged")
+	for peer, t := range n.Cluster.Traffic() {
+		counter(descFetched, float64(t.Bytes), string(peer))
+	}
 }

@@ -27,6 +27,12 @@ func (n *Node) SetIntSetting(key string, v int) error {
 	if err == nil {
 		n.Cluster.Changed()
 		n.Cluster.KickRepair()
+		_ = n.Meta.View(func(v *crdt.View) error { // remote members log it from their change feed
+			if ev, ok := settingEvent(v, key, string(n.ID)); ok {
+				n.dash.events.add(ev)
+			}
+			return nil
+		})
 	}
 	return err
 }
@@ -100,6 +106,10 @@ func (c *clusterView) Status(ctx context.Context) (api.Status, error) {
 		PartitionSyncIntervalSeconds: int(n.Cluster.SyncInterval().Seconds()),
 		NoStore:                      n.cfg.NoStore,
 		Warnings:                     append([]string(nil), n.warnings...),
+		VersionVector:                map[string]uint64{},
+	}
+	for o, seq := range n.Meta.VersionVector() {
+		st.VersionVector[string(o)] = seq
 	}
 	if n.cfg.ClusterKey == "" {
 		st.OpenMode = true
@@ -209,7 +219,7 @@ func (c *clusterView) UnderReplicated(ctx context.Context) (api.UnderReplicatedR
 			ReplicationFactor: p.Want,
 			MissingReplicas:   p.Want - len(p.Holders),
 			FileCount:         int64(p.Chunks),
-			Reason:            p.Reason,
+			Reason:            n.shortReason(p.Partition, p.Holders, p.Expected, p.Want),
 		})
 	}
 	return out, nil
@@ -246,6 +256,13 @@ func (c *clusterView) IntegrityCheck(ctx context.Context) (api.IntegrityReport, 
 		rep.Corrupt = append(rep.Corrupt, cc)
 	}
 	rep.Success = len(r.Corrupt) == rep.Repaired
+	ev := api.Event{Kind: "integrity_check", Message: fmt.Sprintf("integrity check: %d chunks verified, %d corrupt, %d repaired", r.Checked, len(r.Corrupt), rep.Repaired)}
+	if !rep.Success {
+		ev.Level = "error"
+	} else if len(r.Corrupt) > 0 {
+		ev.Level = "warn"
+	}
+	n.dash.events.add(ev)
 	return rep, nil
 }
 
