@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,7 +20,7 @@ import (
 
 // Workers copy files in parallel; results are recorded by the engine
 // goroutine only.
-const workers = 4
+const workers = 16
 
 // flushEvery bounds how much work a crash can make us look at again (not
 // copy again: what was copied is recognised by size and mtime).
@@ -78,7 +79,7 @@ func (e *engine) execTransfers(ctx context.Context, ts []transfer) {
 			e.fail(r.t.rel, r.err)
 		}
 		if e.st.pending >= flushEveryOps || time.Since(last) > flushEvery {
-			e.flush()
+			e.flush(ctx)
 			last = time.Now()
 		}
 	}
@@ -234,9 +235,13 @@ func hashReader(r io.Reader) ([32]byte, error) {
 func (e *engine) execDeletes(ctx context.Context, ds []deletion) {
 	var valid []deletion
 	count := 0
-	for _, d := range ds {
+	sort.Slice(ds, func(i, j int) bool { return ds[i].rel < ds[j].rel })
+	for i, d := range ds {
 		if d.n.parent == nil && d.n != e.st.root || d.n.rel() != d.rel {
 			continue // moved or dropped during the round
+		}
+		if i > 0 && len(valid) > 0 && under(d.rel, valid[len(valid)-1].rel) {
+			continue // inside a directory deleted anyway
 		}
 		valid = append(valid, d)
 		count += max(e.st.countFiles(d.n), 1)
@@ -260,6 +265,11 @@ func (e *engine) execDeletes(ctx context.Context, ds []deletion) {
 			e.deleteLocal(d.rel, d.n)
 		}
 	}
+}
+
+// under reports whether rel is dir or inside it.
+func under(rel, dir string) bool {
+	return rel == dir || dir == "" || strings.HasPrefix(rel, dir+"/")
 }
 
 // deleteCluster deletes rel in the cluster where it is still as recorded;

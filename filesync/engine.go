@@ -199,14 +199,20 @@ func (e *engine) runRound(ctx context.Context) {
 	if len(dirty) == 0 || ctx.Err() != nil {
 		return
 	}
-	if reason := e.checkRoots(ctx); reason != "" {
+	reason := ""
+	if err := e.loc.reopen(); err != nil {
+		reason = fmt.Sprintf("local folder %s is missing or not a directory (unmounted?)", e.cfg.Local)
+	} else {
+		defer e.loc.close()
+		reason = e.checkRoots(ctx)
+	}
+	if reason != "" {
 		e.refuse(reason)
 		e.mu.Lock()
 		for rel, deep := range dirty {
 			e.dirty[rel] = e.dirty[rel] || deep
 		}
 		e.mu.Unlock()
-		e.retries[""] = time.Now().Add(10 * time.Second)
 		return
 	}
 	e.refused = false
@@ -229,7 +235,7 @@ func (e *engine) runRound(ctx context.Context) {
 	e.execTransfers(ctx, e.round.transfers)
 	e.execDeletes(ctx, e.round.deletes)
 	e.feedDone(seq)
-	e.flush()
+	e.flush(ctx)
 	for rel := range e.round.again {
 		e.mark(rel, false)
 	}
@@ -242,8 +248,14 @@ func (e *engine) runRound(ctx context.Context) {
 	}
 }
 
-// flush makes local renames durable, then writes the base.
-func (e *engine) flush() {
+// flush makes the cluster's changes and the local renames durable, then
+// writes the base: the base never says "in step" about a change a power
+// loss could still take back.
+func (e *engine) flush(ctx context.Context) {
+	if err := e.fs.Sync(context.WithoutCancel(ctx)); err != nil {
+		e.log.Warn("sync: making cluster changes durable failed", "err", err)
+		return
+	}
 	if err := e.loc.syncDirs(); err != nil {
 		e.log.Warn("sync: fsync of local folders failed", "err", err)
 		return // not recorded: looked at again next round
@@ -328,6 +340,7 @@ func (e *engine) open(ctx context.Context) error {
 		e.st = nil
 		return fmt.Errorf("local folder %s is missing or not a directory (unmounted?): %w", e.cfg.Local, err)
 	}
+	e.loc.close() // rounds open it while they run
 	if e.ex, err = newExcluder(e.cfg.Excludes, e.cfg.Local); err != nil {
 		e.closeSides()
 		return fmt.Errorf("read %s: %w", filepath.Join(e.cfg.Local, IgnoreFile), err)
@@ -398,6 +411,7 @@ func (e *engine) refuse(reason string) {
 	}
 	e.refused = true
 	e.setState(StateRefused, reason)
+	e.retries[""] = time.Now().Add(10 * time.Second) // look again: a remount or a restore lifts it
 }
 
 func (e *engine) setState(state, reason string) {

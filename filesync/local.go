@@ -41,7 +41,24 @@ func openLocal(root string) (*localSide, error) {
 	return &localSide{root: root, fd: fd, synced: map[string]bool{}, root0: os.Geteuid() == 0}, nil
 }
 
-func (l *localSide) close() { unix.Close(l.fd) }
+func (l *localSide) close() {
+	if l.fd >= 0 {
+		unix.Close(l.fd)
+		l.fd = -1
+	}
+}
+
+// reopen opens the root again (rounds hold it only while they run, so the
+// folder's filesystem can be unmounted between them).
+func (l *localSide) reopen() error {
+	l.close()
+	fd, err := unix.Open(l.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: l.root, Err: err}
+	}
+	l.fd = fd
+	return nil
+}
 
 func (l *localSide) full(rel string) string {
 	if rel == "" {
