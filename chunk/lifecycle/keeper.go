@@ -268,6 +268,13 @@ func (k *Keeper) Put(ctx context.Context, id chunk.ID, blob []byte) error {
 	if data, err := k.Verify(ctx, id); err != nil {
 		return fmt.Errorf("check stored chunk %s: %w", id, err)
 	} else if data != nil {
+		if _, lazy := k.store.(chunk.LazyStore); lazy {
+			// The good copy may be one a PutLazy left unsynced: the
+			// store's Put of a present id makes it durable.
+			if err := k.store.Put(ctx, id, blob); err != nil {
+				return fmt.Errorf("store chunk %s: %w", id, err)
+			}
+		}
 		return nil
 	}
 	return k.replace(ctx, id, blob)

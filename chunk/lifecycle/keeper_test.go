@@ -208,3 +208,40 @@ func TestPropertyDedupNeverLosesATrustedChunk(t *testing.T) {
 		}
 	})
 }
+
+// putCounter counts the Puts that reach the store.
+type putCounter struct {
+	*rawfile.Store
+	puts int
+}
+
+func (p *putCounter) Put(ctx context.Context, id chunk.ID, blob []byte) error {
+	p.puts++
+	return p.Store.Put(ctx, id, blob)
+}
+
+// TestPutMakesALazyCopyDurable: Put of a chunk a PutLazy stored (not yet
+// synced) must reach the store, whose Put of a present id makes it
+// durable; otherwise a push to a holder that has the chunk only lazily
+// (from its own close) would be acknowledged as durable and is not.
+func TestPutMakesALazyCopyDurable(t *testing.T) {
+	st, err := rawfile.Open(filepath.Join(t.TempDir(), "chunks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pc := &putCounter{Store: st}
+	k := New(pc, nil)
+	data := []byte("stored lazily first")
+	id := chunk.Sum(data)
+	if err := k.PutLazy(ctx, id, chunk.Encode(data)); err != nil {
+		t.Fatal(err)
+	}
+	before := pc.puts
+	if err := k.Put(ctx, id, chunk.Encode(data)); err != nil {
+		t.Fatal(err)
+	}
+	if pc.puts == before {
+		t.Fatal("Put of a lazily stored chunk returned without asking the store to make it durable")
+	}
+}
