@@ -8,6 +8,7 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/search/query"
+	"golang.org/x/text/unicode/norm"
 )
 
 // The query language (docs/search.md):
@@ -118,9 +119,16 @@ func lex(q string) ([]clause, error) {
 	return out, nil
 }
 
-// compile turns a query string into a bleve query. resolve maps an
-// under: path to its directory id (ok false: no such directory).
-func compile(q string, resolve func(string) (string, bool, error)) (query.Query, error) {
+// compiler turns query strings into bleve queries. resolve maps an
+// under: path to its directory id (ok false: no such directory); exists
+// reports whether a term is in a field's dictionary (typo tolerance is
+// for words that match nothing as typed).
+type compiler struct {
+	resolve func(string) (string, bool, error)
+	exists  func(field, term string) bool
+}
+
+func (cp *compiler) compile(q string) (query.Query, error) {
 	cs, err := lex(q)
 	if err != nil {
 		return nil, err
@@ -136,7 +144,7 @@ func compile(q string, resolve func(string) (string, bool, error)) (query.Query,
 			pendingOr = true
 			continue
 		}
-		cq, err := clauseQuery(c, resolve)
+		cq, err := cp.clauseQuery(c)
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +210,13 @@ func phrase(field string, terms []string, boost float64) query.Query {
 	return q
 }
 
-func fuzzy(field, v string, boost float64) query.Query {
+// fuzzy matches v with one typo (two from eight letters) when v as typed
+// is not in the field at all; words with digits (dates, numbers, ids) are
+// never fuzzed. nil: no fuzzy query.
+func (cp *compiler) fuzzy(field, v string, boost float64) query.Query {
+	if strings.ContainsAny(v, "0123456789") || (cp.exists != nil && cp.exists(field, v)) {
+		return nil
+	}
 	q := bleve.NewFuzzyQuery(v)
 	q.SetField(field)
 	q.SetFuzziness(1)
@@ -213,7 +227,13 @@ func fuzzy(field, v string, boost float64) query.Query {
 	return q
 }
 
-func anyOf(qs ...query.Query) query.Query {
+func anyOf(in ...query.Query) query.Query {
+	qs := in[:0:0]
+	for _, q := range in {
+		if q != nil {
+			qs = append(qs, q)
+		}
+	}
 	if len(qs) == 1 {
 		return qs[0]
 	}
@@ -232,7 +252,7 @@ var metaFields = []string{fCamera, fLens, fArtist, fAlbum, fTitle, fGenre, fTag,
 
 // nameWord is one word against a name: exact word, word prefix,
 // substring (trigrams) and, for long words, one or two typos.
-func nameWord(w string, isPrefix bool) []query.Query {
+func (cp *compiler) nameWord(w string, isPrefix bool) []query.Query {
 	n := utf8.RuneCountInString(w)
 	qs := []query.Query{prefix(fName, w, 3)}
 	if !isPrefix {
@@ -242,14 +262,14 @@ func nameWord(w string, isPrefix bool) []query.Query {
 		qs = append(qs, phrase(fGrams, g, 1.5))
 	}
 	if !isPrefix && n >= 5 {
-		qs = append(qs, fuzzy(fName, w, 0.5))
+		qs = append(qs, cp.fuzzy(fName, w, 0.5))
 	}
 	return qs
 }
 
 // plainWord is a word of a plain term: it must match somewhere.
-func plainWord(w string, isPrefix bool) query.Query {
-	qs := nameWord(w, isPrefix)
+func (cp *compiler) plainWord(w string, isPrefix bool) query.Query {
+	qs := cp.nameWord(w, isPrefix)
 	add := func(f string, b float64) {
 		if isPrefix {
 			qs = append(qs, prefix(f, w, b*0.7))
@@ -263,20 +283,20 @@ func plainWord(w string, isPrefix bool) query.Query {
 		add(f, 2)
 	}
 	if !isPrefix && utf8.RuneCountInString(w) >= 5 {
-		qs = append(qs, fuzzy(fText, w, 0.3))
+		qs = append(qs, cp.fuzzy(fText, w, 0.3))
 	}
 	return anyOf(qs...)
 }
 
-// splitValue normalises a term and reports a trailing * (prefix).
-func splitValue(v string) ([]string, bool, error) {
+// splitValue splits a term into its words and reports a trailing *
+// (prefix). camel splits each word as the cf_words analyzer does.
+func splitValue(v string, camel bool) ([]string, bool, error) {
 	isPrefix := strings.HasSuffix(v, "*")
 	v = strings.TrimRight(v, "*")
 	if strings.ContainsAny(v, "*?") {
 		return nil, false, badQuery("%q: * is only allowed at the end of a word", v)
 	}
-	ws := words(v, false)
-	return ws, isPrefix, nil
+	return words(v, camel), isPrefix, nil
 }
 
 // wordsQuery: every word must match, the last one as a prefix if asked.
@@ -288,21 +308,40 @@ func wordsQuery(ws []string, isPrefix bool, one func(w string, prefix bool) quer
 	return allOf(qs)
 }
 
-func clauseQuery(c clause, resolve func(string) (string, bool, error)) (query.Query, error) {
+// plainWords: each word of a plain term must match; a word that the
+// name analyzer splits further ("R5", "iPhone") matches as typed (text,
+// substrings of names) or as its parts (names, metadata).
+func (cp *compiler) plainWords(v string, isPrefix bool) query.Query {
+	toks := wordTokens(v, false)
+	nv := norm.NFC.String(v)
+	qs := make([]query.Query, len(toks))
+	for i, tk := range toks {
+		p := isPrefix && i == len(toks)-1
+		w := string(tk.Term)
+		parts := words(nv[tk.Start:tk.End], true)
+		if len(parts) <= 1 {
+			qs[i] = cp.plainWord(w, p)
+			continue
+		}
+		qs[i] = anyOf(cp.plainWord(w, p), wordsQuery(parts, p, cp.plainWord))
+	}
+	return allOf(qs)
+}
+
+func (cp *compiler) clauseQuery(c clause) (query.Query, error) {
 	switch c.field {
 	case "":
-		return textClause(c, func(w string, p bool) query.Query { return plainWord(w, p) },
-			[]string{fName, fPath, fText, fTitle, fAlbum, fArtist})
+		return cp.textClause(c, nil, []string{fName, fPath, fTitle, fAlbum, fArtist})
 	case "name":
-		return textClause(c, func(w string, p bool) query.Query { return anyOf(nameWord(w, p)...) }, []string{fName})
+		return cp.textClause(c, func(w string, p bool) query.Query { return anyOf(cp.nameWord(w, p)...) }, []string{fName})
 	case "path":
-		return textClause(c, fieldWord(fPath), []string{fPath})
+		return cp.textClause(c, cp.fieldWord(fPath), []string{fPath})
 	case "text", "content":
-		return textClause(c, fieldWord(fText), []string{fText})
+		return cp.textClause(c, cp.fieldWord(fText), nil)
 	case "camera", "lens", "artist", "album", "title", "genre", "tag", "xattr":
-		return textClause(c, fieldWord(c.field), []string{c.field})
+		return cp.textClause(c, cp.fieldWord(c.field), []string{c.field})
 	case "tags":
-		return textClause(c, fieldWord(fTag), []string{fTag})
+		return cp.textClause(c, cp.fieldWord(fTag), []string{fTag})
 	case "ext":
 		return keywordList(c.value, fExt, func(s string) string { return strings.TrimPrefix(normalize(s), ".") })
 	case "type", "kind":
@@ -326,7 +365,7 @@ func clauseQuery(c clause, resolve func(string) (string, bool, error)) (query.Qu
 		}
 		return nil, badQuery("gps: takes yes or no, not %q", c.value)
 	case "under", "in", "folder", "dir":
-		id, ok, err := resolve(c.value)
+		id, ok, err := cp.resolve(c.value)
 		if err != nil {
 			return nil, err
 		}
@@ -347,23 +386,27 @@ func bleveBool(v bool) query.Query {
 	return q
 }
 
-func fieldWord(field string) func(string, bool) query.Query {
+func (cp *compiler) fieldWord(field string) func(string, bool) query.Query {
 	return func(w string, p bool) query.Query {
 		if p {
 			return prefix(field, w, 1)
 		}
 		if utf8.RuneCountInString(w) >= 5 {
-			return anyOf(term(field, w, 2), prefix(field, w, 1), fuzzy(field, w, 0.5))
+			return anyOf(term(field, w, 2), prefix(field, w, 1), cp.fuzzy(field, w, 0.5))
 		}
 		return anyOf(term(field, w, 2), prefix(field, w, 1))
 	}
 }
 
-// textClause is a word, words or a quoted phrase against text fields.
-func textClause(c clause, one func(string, bool) query.Query, phraseFields []string) (query.Query, error) {
-	ws, isPrefix, err := splitValue(c.value)
+// textClause is a word, words or a quoted phrase against text fields:
+// one(word) for a field filter (nil: a plain term), wordFields the
+// cf_words fields a phrase is looked for in (the text field always is
+// for plain terms and text:).
+func (cp *compiler) textClause(c clause, one func(string, bool) query.Query, wordFields []string) (query.Query, error) {
+	camel := c.field != "" && c.field != "text" && c.field != "content"
+	ws, isPrefix, err := splitValue(c.value, camel)
 	if c.phrase {
-		ws, isPrefix, err = words(c.value, false), false, nil
+		ws, isPrefix, err = words(c.value, camel), false, nil
 	}
 	if err != nil {
 		return nil, err
@@ -375,14 +418,22 @@ func textClause(c clause, one func(string, bool) query.Query, phraseFields []str
 		return nil, badQuery("%q has no letters or digits to search for", c.value)
 	}
 	if !c.phrase || len(ws) == 1 {
+		if one == nil {
+			return cp.plainWords(strings.TrimRight(c.value, "*"), isPrefix), nil
+		}
 		return wordsQuery(ws, isPrefix, one), nil
 	}
 	if len(ws) > 16 {
 		return nil, badQuery("phrase of %d words: at most 16", len(ws))
 	}
 	var qs []query.Query
-	for _, f := range phraseFields {
-		qs = append(qs, phrase(f, ws, 3))
+	if camelWs := words(c.value, true); len(wordFields) > 0 {
+		for _, f := range wordFields {
+			qs = append(qs, phrase(f, camelWs, 3))
+		}
+	}
+	if c.field == "" || c.field == "text" || c.field == "content" {
+		qs = append(qs, phrase(fText, words(c.value, false), 3))
 	}
 	if c.field == "" || c.field == "name" {
 		if g := grams(c.value); len(g) > 0 {

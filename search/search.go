@@ -118,10 +118,12 @@ func (x *Index) Search(ctx context.Context, r Request) (*Result, error) {
 	if !ok {
 		return nil, badQuery("sort must be relevance, name, size or date (prefix - for descending), not %q", r.Sort)
 	}
-	q, err := compile(r.Query, x.resolveDir)
+	cp := &compiler{resolve: x.resolveDir, exists: x.termExists}
+	q, err := cp.compile(r.Query)
 	if err != nil {
 		return nil, err
 	}
+	x.catchUp(ctx, freshWait)
 	if r.Path != "" && r.Path != "/" {
 		id, ok, err := x.resolveDir(r.Path)
 		if err != nil {
@@ -156,6 +158,49 @@ func (x *Index) Search(ctx context.Context, r Request) (*Result, error) {
 	}
 	out.Count = len(out.Results)
 	return out, nil
+}
+
+// freshWait bounds how long a query waits for the index to apply the
+// changes published before it (read-your-writes for a client that just
+// wrote, without stalling queries when the index is busy).
+const freshWait = 250 * time.Millisecond
+
+func (x *Index) catchUp(ctx context.Context, d time.Duration) {
+	feed := x.fs.Changes()
+	target := feedMark{feed.Epoch(), feed.Last()}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		x.mu.Lock()
+		done := x.mark.Epoch == target.Epoch && x.mark.Seq >= target.Seq
+		w := x.waiters
+		x.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-w:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// termExists reports whether a term occurs in a field.
+func (x *Index) termExists(field, term string) bool {
+	r, err := x.reader()
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	tfr, err := r.TermFieldReader(context.Background(), []byte(term), field, false, false, false)
+	if err != nil {
+		return false
+	}
+	defer tfr.Close()
+	return tfr.Count() > 0
 }
 
 // resolveDir maps an under: path to its directory id ("" for the root;

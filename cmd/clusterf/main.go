@@ -82,6 +82,7 @@ type nodeFlags struct {
 	cacheSize     int64
 	gcGrace       time.Duration
 	forgetAfter   time.Duration
+	searchMaxText int64
 	clockOffset   time.Duration
 	cacheTimeout  time.Duration
 	httpAddr      string
@@ -130,6 +131,7 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.cacheSize, "cache-size", 256<<20, "client mode read cache size in bytes")
 	fs.DurationVar(&f.gcGrace, "gc-grace", 10*time.Minute, "collect chunks no file references after this long")
 	fs.DurationVar(&f.forgetAfter, "forget-after", 0, "forget members not seen for this long, so garbage collection stops waiting for them (0 = never; see clusterf forget-node)")
+	fs.Int64Var(&f.searchMaxText, "search-max-text", 1<<20, "most text the search index keeps per file, in bytes (0 = names and metadata only)")
 	fs.IntVar(&f.simNodes, "sim-nodes", 0, "simulation: run this many nodes in one process on loopback (see 'clusterf sim')")
 	fs.IntVar(&f.basePort, "base-port", 30000, "simulation: HTTP port of the first node (node i listens on base+i)")
 	fs.DurationVar(&f.clockOffset, "test-clock-offset", 0, "TESTING ONLY: skew this node's metadata clock by this much")
@@ -288,7 +290,7 @@ Every flag can also be set as CLUSTERF_<FLAG_NAME>, e.g. CLUSTERF_DATA_DIR.`,
 			return runSim(cmd.Context(), &nf, stdout, stderr)
 		},
 	}
-	root.AddCommand(serve, mount, versionCmd, simCmd, newDoctorCmd(&nf, stdout), newForgetCmd(&nf, stdout), newImportCmd(&nf, stdout, stderr), newExportCmd(&nf, stdout, stderr), newRekeyCmd(&nf, stdout))
+	root.AddCommand(serve, mount, versionCmd, simCmd, newDoctorCmd(&nf, stdout), newForgetCmd(&nf, stdout), newSearchCmd(&nf, stdout), newImportCmd(&nf, stdout, stderr), newExportCmd(&nf, stdout, stderr), newRekeyCmd(&nf, stdout))
 	root.Args = usageArgs(cobra.NoArgs)
 	return root
 }
@@ -393,6 +395,7 @@ func (nf *nodeFlags) nodeConfig(mountDir string, log *slog.Logger) node.Config {
 		CacheSize:     nf.cacheSize,
 		GCGrace:       nf.gcGrace,
 		ForgetAfter:   nf.forgetAfter,
+		SearchMaxText: searchMaxText(nf.searchMaxText),
 		ClockOffset:   nf.clockOffset,
 		CacheTimeout:  nf.cacheTimeout,
 		HTTPAddr:      nf.httpAddr,
