@@ -114,7 +114,7 @@ func (s *Service) scanFiles(root string) []string {
 
 // prepare makes one file ready to play at once.
 func (s *Service) prepare(src source) error {
-	ctx := s.ctx
+	ctx := withBackground(s.ctx) // probes, thumbnails and scans at low priority too
 	info, err := s.probe(ctx, src)
 	if err != nil {
 		return err

@@ -24,8 +24,12 @@ func (s *Service) once(ctx context.Context, key string, fn func(context.Context)
 	if !ok {
 		f = &flight{done: make(chan struct{})}
 		s.flight[key] = f
+		base := s.ctx
+		if isBackground(ctx) {
+			base = withBackground(base)
+		}
 		s.goFunc(func() {
-			f.v, f.err = fn(s.ctx)
+			f.v, f.err = fn(base)
 			s.mu.Lock()
 			delete(s.flight, key)
 			s.mu.Unlock()
@@ -40,3 +44,13 @@ func (s *Service) once(ctx context.Context, key string, fn func(context.Context)
 		return nil, ctx.Err()
 	}
 }
+
+type backgroundKey struct{}
+
+// withBackground marks ctx as background work: every process started
+// under it runs at the lowest CPU and I/O priority.
+func withBackground(ctx context.Context) context.Context {
+	return context.WithValue(ctx, backgroundKey{}, true)
+}
+
+func isBackground(ctx context.Context) bool { return ctx.Value(backgroundKey{}) != nil }

@@ -48,9 +48,10 @@ type job struct {
 }
 
 type viewer struct {
-	pos  int       // the last segment asked for
-	seen time.Time // when
-	run  *run      // the run making segments for it
+	pos     int       // the last segment asked for
+	seen    time.Time // when
+	run     *run      // the run making segments for it
+	waiting int       // requests of it in flight: it has not left
 }
 
 func segName(ver, rend string, i int) string {
@@ -111,6 +112,21 @@ func (j *job) viewerLocked(session string, pos int) *viewer {
 	return v
 }
 
+// waiting counts a request of session in flight until the returned
+// function is called: a viewer waiting for a slow segment has not left.
+func (j *job) waiting(session string, pos int) func() {
+	j.mu.Lock()
+	v := j.viewerLocked(session, pos)
+	v.waiting++
+	j.mu.Unlock()
+	return func() {
+		j.mu.Lock()
+		v.waiting--
+		v.seen = time.Now()
+		j.mu.Unlock()
+	}
+}
+
 // segment returns segment n for session, waiting while a run makes it.
 func (j *job) segment(ctx context.Context, n int, session string) ([]byte, error) {
 	if n < 0 || n >= j.p.count() {
@@ -118,6 +134,7 @@ func (j *job) segment(ctx context.Context, n int, session string) ([]byte, error
 	}
 	timeout := time.NewTimer(j.s.cfg.SegmentWait)
 	defer timeout.Stop()
+	defer j.waiting(session, n)()
 	name := segName(j.src.ver, j.p.r.Name, n)
 	for {
 		j.mu.Lock()
@@ -149,13 +166,17 @@ func (j *job) segment(ctx context.Context, n int, session string) ([]byte, error
 		select {
 		case <-ch:
 		case <-rdone:
-			if err := j.runErr(r, n); err != nil {
-				return nil, err
-			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-timeout.C:
 			return nil, fmt.Errorf("%w: segment %d not ready after %s", ErrTimeout, n, j.s.cfg.SegmentWait)
+		}
+		if r != nil {
+			// The run this request waited for died without the segment:
+			// say why (the next request starts ffmpeg again).
+			if err := j.runErr(r, n); err != nil {
+				return nil, err
+			}
 		}
 	}
 }
@@ -240,6 +261,7 @@ func (j *job) initSegment(ctx context.Context, session string) ([]byte, error) {
 	name := initName(j.src.ver, j.p.r.Name)
 	timeout := time.NewTimer(j.s.cfg.SegmentWait)
 	defer timeout.Stop()
+	defer j.waiting(session, 0)()
 	for {
 		j.mu.Lock()
 		v := j.viewerLocked(session, 0)
@@ -338,7 +360,7 @@ func (j *job) sweep(now time.Time) bool {
 	defer j.mu.Unlock()
 	changed := false
 	for id, v := range j.viewers {
-		if now.Sub(v.seen) > j.s.cfg.ViewerTimeout {
+		if v.waiting == 0 && now.Sub(v.seen) > j.s.cfg.ViewerTimeout {
 			delete(j.viewers, id)
 			changed = true
 		}

@@ -54,6 +54,7 @@ func (s *Service) startProc(ctx context.Context, prog int, args []string, opts p
 	if path == "" {
 		return nil, nil, ErrUnavailable
 	}
+	opts.background = opts.background || isBackground(ctx)
 	// Every child ends with the service, whatever ctx the caller passed.
 	ctx, cancel := context.WithCancel(ctx)
 	stopAfter := context.AfterFunc(s.ctx, cancel)

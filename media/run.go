@@ -96,6 +96,9 @@ func (r *run) coversLocked(n int) bool {
 // gapLocked is how many segments beyond the one in the making the run
 // produces in about the time a restart takes.
 func (r *run) gapLocked() int {
+	if g := r.j.s.seekGap; g > 0 {
+		return g
+	}
 	seg := r.j.p.r.Segment
 	cost, speed := 3.0, 1.0 // encode: restart cost in seconds, speed in × real time
 	if r.j.p.r.Video == "copy" {
@@ -229,12 +232,17 @@ func (r *run) consume(rd *fmp4Reader) (int, []byte, error) {
 // run was stopped meanwhile.
 func (r *run) complete(i int, data []byte) bool {
 	r.j.stored(r, i, data)
+	paused := false
 	for {
 		r.j.mu.Lock()
 		wait, ch := r.aheadLocked(), r.j.changed
 		r.j.mu.Unlock()
 		if !wait {
 			return true
+		}
+		if !paused {
+			paused = true
+			r.j.s.stats.Pauses.Add(1)
 		}
 		select {
 		case <-ch:

@@ -88,7 +88,8 @@ type Service struct {
 	flight map[string]*flight // thumbnails being made, by cache name
 	closed bool
 
-	stats Stats
+	stats   Stats
+	seekGap int // tests: a fixed gapLocked (0: estimated from the run's speed)
 }
 
 // Stats counts what the service did (tests observe these; metrics export
@@ -98,6 +99,7 @@ type Stats struct {
 	EncodeRuns   atomic.Int64 // runs that ran a video or audio encoder
 	RemuxRuns    atomic.Int64 // runs that copied the video
 	Restarts     atomic.Int64 // runs stopped to start again elsewhere (seeks)
+	Pauses       atomic.Int64 // times a run paused, far enough ahead of its viewers
 	Probes       atomic.Int64 // ffprobe runs
 	Thumbnails   atomic.Int64 // thumbnails made (not served from cache)
 	AutoPrepared atomic.Int64 // files the background scan prepared
@@ -276,28 +278,35 @@ func (s *Service) janitor() {
 	}
 }
 
-// acquireSlot takes a transcode slot; when all are busy it stops a
-// background (auto) run to make room, else it returns a BusyError.
+// acquireSlot takes a transcode slot. When all are busy it stops a
+// background (auto) run to make room and waits a moment (a run that was
+// just stopped gives its slot back when its ffmpeg was reaped), else it
+// returns a BusyError.
 func (s *Service) acquireSlot(ctx context.Context, auto bool) error {
 	select {
 	case s.slots <- struct{}{}:
 		return nil
 	default:
 	}
+	busy := &BusyError{Limit: cap(s.slots), RetryAfter: 10 * time.Second}
 	if auto {
-		return &BusyError{Limit: cap(s.slots), RetryAfter: 10 * time.Second}
+		return busy
 	}
-	if s.preemptAuto() {
-		select {
-		case s.slots <- struct{}{}:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Second):
-		}
+	s.preemptAuto()
+	t := time.NewTimer(slotWait)
+	defer t.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return busy
 	}
-	return &BusyError{Limit: cap(s.slots), RetryAfter: 10 * time.Second}
 }
+
+// slotWait is how long a new stream waits for a slot before its 503.
+const slotWait = 2 * time.Second
 
 func (s *Service) releaseSlot() { <-s.slots }
 
