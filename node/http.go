@@ -16,6 +16,7 @@ import (
 
 	"github.com/clusterf/clusterf/api"
 	"github.com/clusterf/clusterf/media"
+	"github.com/clusterf/clusterf/web"
 	"github.com/clusterf/clusterf/webdav"
 )
 
@@ -135,12 +136,18 @@ func (n *Node) startHTTP(ctx context.Context) error {
 		Registry:     reg,
 		NodeID:       string(n.ID),
 		AllowedHosts: append([]string{host}, n.cfg.HTTPHosts...),
-		Media:        n.media,
 		Sync:         n.Sync,
 		Search:       n.searcher(),
+		UI:           web.Handler(),
+		Dashboard:    (*dashboardView)(n),
+		Version:      n.cfg.Version,
+		Media:        n.media,
 	})
 	if err != nil {
 		return err
+	}
+	if require {
+		n.dash.loginCode = srv.NewLoginCode()
 	}
 	l, err := n.listenHTTP()
 	if err != nil {
@@ -168,6 +175,16 @@ func (n *Node) startHTTP(ctx context.Context) error {
 	})
 	n.log.Debug("http serving", "addr", l.Addr().String(), "token_required", require) // the banner shows it
 	return nil
+}
+
+// DashboardURL returns the web dashboard's URL: with a token required, a
+// one-time login link (it sets the token cookie the first time it is
+// opened).
+func (n *Node) DashboardURL() string {
+	if n.dash.loginCode != "" {
+		return n.HTTPURL() + "/login?code=" + n.dash.loginCode
+	}
+	return n.HTTPURL() + "/monitor"
 }
 
 // HTTPPort returns the port the HTTP server listens on (0 before Start).

@@ -65,7 +65,9 @@ type Node struct {
 	started  time.Time
 	warnings []string
 
-	reportMu sync.Mutex // a cached replication report for the status pages
+	dash     *dashState    // the web dashboard's event log and metric history (dashboard.go)
+	search   *search.Index // the search index (search.go); nil before Start
+	reportMu sync.Mutex    // a cached replication report for the status pages
 	reportAt time.Time
 	report   []cluster.PartitionState
 
@@ -73,9 +75,6 @@ type Node struct {
 	wg     sync.WaitGroup
 	done   chan struct{} // closed when the mount goes away
 	once   sync.Once
-
-	// search is the search index (search.go); nil before Start.
-	search *search.Index
 }
 
 // New opens the node's data dir: the storage format lock, the metadata
