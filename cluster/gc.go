@@ -179,9 +179,19 @@ func (c *Cluster) collectGarbage(ctx context.Context, cur gcRound, garbage []chu
 			byRound[seq] = append(byRound[seq], id)
 		}
 	}
-	if len(byRound) > 0 && c.cfg.Meta.AllDurable() {
+	if len(byRound) > 0 {
 		// Look again, just before deleting: anything referenced now stays.
+		// The state looked at must show nothing a crash could take back (a
+		// local delete still in the journal): make what is pending durable
+		// first, and give up this round if a new local op came meanwhile.
+		if err := c.cfg.Meta.Sync(ctx); err != nil {
+			st.Errors++
+		}
 		refs := c.referencedSet()
+		if !c.cfg.Meta.AllDurable() {
+			c.trimRounds(cur)
+			return
+		}
 		for seq, ids := range byRound {
 			r, _ := c.round(seq)
 			var still []chunk.ID

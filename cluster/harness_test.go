@@ -45,6 +45,8 @@ type fsNodeOpts struct {
 	repl func(replica.Replicator) replica.Replicator
 	// persistent keeps the metadata in a bbolt file, so restart keeps it.
 	persistent bool
+	// maxMessage is the transport's frame limit (0: its default, 64 MiB).
+	maxMessage int
 }
 
 // errPartitioned is what a cut call returns.
@@ -173,7 +175,7 @@ func (n *fsNode) start(parent context.Context) error {
 		return err
 	}
 	n.keep = lifecycle.New(n.store, nil)
-	n.tr, err = transport.New(transport.Config{NodeID: string(n.id), Listen: "127.0.0.1:0", Handler: nodeHandler{n}})
+	n.tr, err = transport.New(transport.Config{NodeID: string(n.id), Listen: "127.0.0.1:0", Handler: nodeHandler{n}, MaxMessage: o.maxMessage})
 	if err != nil {
 		return err
 	}
