@@ -59,6 +59,7 @@ fuzz-ci: go-check
 	$(GO) test ./api/ -run '^$$' -fuzz '^FuzzCleanPath$$' -fuzztime $(FUZZCI)
 	$(GO) test ./webdav/ -run '^$$' -fuzz '^FuzzMapPath$$' -fuzztime $(FUZZCI)
 	$(GO) test ./chunk/ -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZCI)
+	$(GO) test ./filesync/ -run '^$$' -fuzz '^FuzzStateRecords$$' -fuzztime $(FUZZCI)
 	$(GO) test ./chunk/extent/ -run '^$$' -fuzz '^FuzzDecodeHint$$' -fuzztime $(FUZZCI)
 	$(GO) test ./chunk/extent/ -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZCI)
 	$(GO) test ./atrest/ -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZCI)

@@ -79,29 +79,66 @@ func (c *clusterSide) list(ctx context.Context, rel string) (map[string]*entry, 
 
 func ownerOf(e *entry) replica.Owner { return replica.Owner{UID: e.uid, GID: e.gid} }
 
-// put uploads r as rel atomically (PutFile) with the entry's mode, owner
-// and mtime.
+// put uploads r as rel atomically with the entry's mode, owner and mtime:
+// PutFile's protocol (a hidden upload temporary next to the target,
+// committed, renamed over it; a crash leaves a temporary the node removes
+// at its next start), but without its two waits for durability per file:
+// the engine makes every change durable with one FS.Sync before it
+// records the base (flush), as a FUSE close() does not wait either.
 func (c *clusterSide) put(ctx context.Context, rel string, r io.Reader, want *entry) (*entry, error) {
-	mt := time.Unix(0, want.mtime)
-	a, err := c.fs.PutFile(ctx, c.full(rel), r, replica.PutOptions{Mode: want.mode | modeNonZero(want.mode), Owner: ownerOf(want), Mtime: &mt})
+	dir, name := splitRel(rel)
+	d, err := c.fs.MkdirAll(ctx, c.full(dir), 0o755, ownerOf(want))
 	if err != nil {
 		return nil, err
 	}
-	if a.Mode&0o7777 != want.mode { // PutFile treats mode 0 as 0644
-		m := want.mode
-		if a, err = c.fs.SetAttr(ctx, a.Ref, replica.SetAttrIn{Mode: &m}); err != nil {
-			return nil, err
+	if cur, err := c.fs.Lookup(ctx, d.Ref.Inode, name); err == nil && cur.Kind == crdt.KindDir {
+		return nil, fmt.Errorf("cluster %s: %w", c.full(rel), crdt.ErrIsDir)
+	}
+	tmp := replica.UploadPrefix + tmpName()[len(tmpPrefix):]
+	a, h, err := c.fs.Create(ctx, d.Ref.Inode, tmp, want.mode, ownerOf(want), os.O_WRONLY)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*entry, error) {
+		h.Release()
+		c.fs.Unlink(context.WithoutCancel(ctx), d.Ref.Inode, tmp)
+		return nil, err
+	}
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			if _, err := h.WriteAt(ctx, buf[:n], off); err != nil {
+				return fail(err)
+			}
+			off += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return fail(rerr)
 		}
 	}
-	return c.entryOf(ctx, a)
-}
-
-// modeNonZero keeps PutFile from defaulting mode 0 (fixed up after).
-func modeNonZero(m uint32) uint32 {
-	if m == 0 {
-		return 0o200
+	if err := h.Flush(ctx); err != nil {
+		return fail(err)
 	}
-	return 0
+	if err := h.Release(); err != nil {
+		return fail(err)
+	}
+	mt, m := time.Unix(0, want.mtime), want.mode
+	if _, err := c.fs.SetAttr(ctx, a.Ref, replica.SetAttrIn{Mtime: &mt, Mode: &m}); err != nil {
+		return fail(err)
+	}
+	if err := c.fs.Rename(ctx, d.Ref.Inode, tmp, d.Ref.Inode, name, 0); err != nil {
+		return fail(err)
+	}
+	a, err = c.fs.GetAttr(ctx, a.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.entryOf(ctx, a)
 }
 
 // symlink makes rel a symlink to target (replacing a file or symlink).

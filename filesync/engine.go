@@ -160,7 +160,9 @@ func (e *engine) loop(ctx context.Context) error {
 			e.setState(StateStopped, "")
 			return nil
 		case <-e.wake:
-			e.gather(ctx)
+			if !e.cfg.Once { // a one-shot pass has no events to gather
+				e.gather(ctx)
+			}
 		case <-retryC:
 		case <-rescan.C:
 			if e.cfg.Mode.push() || e.refused {

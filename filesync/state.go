@@ -166,43 +166,82 @@ func (s *state) load() error {
 		if v := mb.Get(keyNextID); len(v) == 8 {
 			s.nextID = binary.BigEndian.Uint64(v)
 		}
-		all := map[uint64]*bnode{rootID: s.root}
-		parents := map[uint64]uint64{}
+		recs := map[uint64]stored{}
 		err = nb.ForEach(func(k, v []byte) error {
 			var st stored
 			if err := s.decode(bucketNodes, k, v, &st); err != nil {
 				return err
 			}
-			id := binary.BigEndian.Uint64(k)
-			if id == rootID {
-				s.root.rec = st.Rec
-				return nil
+			if len(k) != 8 {
+				return fmt.Errorf("sync state: bad key %x", k)
 			}
-			all[id] = &bnode{id: id, name: st.Name, rec: st.Rec}
-			parents[id] = st.Parent
+			recs[binary.BigEndian.Uint64(k)] = st
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for id, n := range all {
-			if id == rootID {
-				continue
-			}
-			p := all[parents[id]]
-			if p == nil { // an orphan of an interrupted subtree delete
-				s.gone[id] = true
-				continue
-			}
-			n.parent = p
-			if p.kids == nil {
-				p.kids = map[string]*bnode{}
-			}
-			p.kids[n.name] = n
-		}
-		s.walk(s.root, func(n *bnode) { s.index(n, true) })
+		s.build(recs)
 		return nil
 	})
+}
+
+// build makes the tree of the loaded records; records not reachable from
+// the root (left by an interrupted subtree delete, or damaged) are dropped.
+func (s *state) build(recs map[uint64]stored) {
+	all := map[uint64]*bnode{rootID: s.root}
+	for id, st := range recs {
+		s.nextID = max(s.nextID, id+1)
+		if id == rootID {
+			s.root.rec = st.Rec
+			continue
+		}
+		all[id] = &bnode{id: id, name: st.Name, rec: st.Rec}
+	}
+	for id, n := range all {
+		if id == rootID {
+			continue
+		}
+		p := all[recs[id].Parent]
+		if p == nil || p == n || n.name == "" {
+			s.gone[id] = true
+			continue
+		}
+		n.parent = p
+		if p.kids == nil {
+			p.kids = map[string]*bnode{}
+		}
+		if old := p.kids[n.name]; old != nil { // two records for one name: keep one
+			s.gone[old.id] = true
+		}
+		p.kids[n.name] = n
+	}
+	reach := map[*bnode]bool{}
+	s.walkOnce(s.root, reach, func(n *bnode) { s.index(n, true) })
+	for id, n := range all {
+		if !reach[n] && id != rootID {
+			s.gone[id] = true
+			if n.parent != nil && n.parent.kids[n.name] == n {
+				delete(n.parent.kids, n.name)
+			}
+		}
+	}
+	if len(s.gone) > 0 {
+		s.pending++
+	}
+}
+
+// walkOnce is walk that stops at nodes seen before (a damaged file may
+// hold cycles).
+func (s *state) walkOnce(n *bnode, seen map[*bnode]bool, fn func(*bnode)) {
+	if seen[n] {
+		return
+	}
+	seen[n] = true
+	fn(n)
+	for _, k := range n.kids {
+		s.walkOnce(k, seen, fn)
+	}
 }
 
 func (s *state) decode(bucket, key, v []byte, out any) error {
