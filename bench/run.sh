@@ -84,6 +84,14 @@ if want atrest; then
     | tee "$out/atrest" || failed+=(atrest)
 fi
 
+if want filesync; then
+  # Opt-in (BENCH_ONLY="... filesync"): FILESYNC_RESCAN_FILES (100000) files
+  # are imported first for the unchanged-rescan figure (several minutes).
+  section "import/export: Go source tree vs rsync -a into the mount, unchanged rescan, change-to-visible"
+  $GO test -tags bench -run '^$' -bench 'BenchmarkFilesync$' -benchtime 1x -timeout 60m ./bench/ 2>&1 \
+    | grep -v '^        time=' | tee "$out/filesync" || failed+=(filesync)
+fi
+
 # Summary: the tables again, in one place.
 section "SUMMARY"
 echo "machine: $(nproc) CPUs, $(uname -r), go $($GO env GOVERSION), clusterf $("$BIN" version 2>/dev/null | awk '{print $2}'), work dir on $(df --output=source "$BENCH_DIR" | tail -1)"
@@ -113,6 +121,10 @@ for f in fio http atrest; do
       | sed -n '/^==/,$p'
   fi
 done
+if [ -s "$out/filesync" ]; then
+  echo
+  sed -n '/^== Import\/export/,/^goos:/p' "$out/filesync" | grep -v '^goos:'
+fi
 if [ -s "$out/cluster" ]; then
   echo
   sed -n '/^== Cluster/,/^goos:/p' "$out/cluster" | grep -v '^goos:'

@@ -123,6 +123,9 @@ func (e *engine) run(ctx context.Context) error {
 		return err
 	}
 	defer e.closeSides()
+	if !e.cfg.Once {
+		e.log.Info("sync started", "mode", e.cfg.Mode.String(), "local", e.cfg.Local, "cluster", e.cfg.Cluster, "in_step", e.st.files)
+	}
 	if e.cfg.Mode.pull() {
 		after, scan := e.feedStart()
 		if scan || e.cfg.Once {
@@ -197,6 +200,7 @@ func (e *engine) gather(ctx context.Context) {
 // runRound reconciles the dirty paths, then copies and deletes.
 func (e *engine) runRound(ctx context.Context) {
 	seq := e.markSeq.Load()
+	started := time.Now()
 	dirty := e.take()
 	if len(dirty) == 0 || ctx.Err() != nil {
 		return
@@ -244,6 +248,11 @@ func (e *engine) runRound(ctx context.Context) {
 	e.round = nil
 	if full {
 		e.stat.add(func(s *Status) { s.Scans++ })
+		if !e.cfg.Once {
+			st := e.stat.get()
+			e.log.Info("sync scan done", "mode", e.cfg.Mode.String(), "local", e.cfg.Local, "files_in_step", e.st.files,
+				"copied", st.FilesDone, "errors", len(st.Errors), "took", time.Since(started).Round(time.Millisecond))
+		}
 	}
 	if !e.refused {
 		e.stat.add(func(s *Status) { s.LastSync = time.Now(); s.State = StateIdle; s.Reason = ""; s.Files = e.st.files })
