@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/clusterf/clusterf/crdt"
 )
@@ -78,11 +79,18 @@ func (e *engine) syncDir(ctx context.Context, rel string, deep bool) {
 		child := joinRel(rel, name)
 		l, c := ls[name], cs[name]
 		dir := l != nil && l.kind == kindDir || c != nil && c.kind == kindDir
-		if e.ex.excluded(child, dir) {
+		if e.ex.excluded(child, dir) || e.waiting(child) {
 			continue
 		}
 		e.reconcile(ctx, child, l, c, deep)
 	}
+}
+
+// waiting reports whether rel failed and waits for its retry (other
+// events do not make it fail again meanwhile).
+func (e *engine) waiting(rel string) bool {
+	at, ok := e.retries[rel]
+	return ok && at.After(time.Now())
 }
 
 // writing reports whether transfers into local dir rel may be in flight
@@ -96,7 +104,7 @@ func (e *engine) syncPath(ctx context.Context, rel string, deep bool) {
 		e.syncDir(ctx, "", deep)
 		return
 	}
-	if e.ex.excludedPath(dirOf(rel), true) || internal(rel) {
+	if e.ex.excludedPath(dirOf(rel), true) || internal(rel) || e.waiting(rel) {
 		return
 	}
 	l, err := e.loc.stat(rel)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/clusterf/clusterf/atrest"
 )
 
@@ -229,3 +231,56 @@ func TestStateSealed(t *testing.T) {
 		t.Fatal("opened with another key")
 	}
 }
+
+// TestPerFileErrorsRetried: a file that cannot be written (immutable, so
+// not even root may replace it) is reported with its error while the rest
+// syncs; the one-shot pass says so (failed) and a later pass, once the
+// file can be written, completes.
+func TestPerFileErrorsRetried(t *testing.T) {
+	e := newEnv(t)
+	e.put("/c/ok1.txt", "one")
+	e.put("/c/stuck.txt", "v1")
+	e.put("/c/ok2.txt", "two")
+	e.mustOnce(Export, "/c")
+	e.put("/c/stuck.txt", "v2")
+	e.put("/c/ok1.txt", "one again")
+	stuck := filepath.Join(e.local, "stuck.txt")
+	setImmutable(t, stuck, true)
+	defer setImmutable(t, stuck, false)
+	st, err := e.once(Export, "/c")
+	if err == nil || st.State != StateFailed || len(st.Errors) != 1 || st.Errors[0].Path != "stuck.txt" || st.Errors[0].Attempts != onceAttempts {
+		t.Fatalf("per-file error not reported: %v %+v", err, st)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.local, "ok1.txt")); string(b) != "one again" {
+		t.Fatalf("one failing file stopped the others: ok1.txt = %q", b)
+	}
+	setImmutable(t, stuck, false)
+	e.mustOnce(Export, "/c")
+	if b, _ := os.ReadFile(stuck); string(b) != "v2" {
+		t.Fatalf("stuck.txt = %q after the retry", b)
+	}
+}
+
+func setImmutable(t *testing.T, p string, on bool) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		t.Fatalf("FS_IOC_GETFLAGS on %s (the test needs ext4 or another filesystem with chattr flags): %v", p, err)
+	}
+	if on {
+		flags |= fsImmutableFL
+	} else {
+		flags &^= fsImmutableFL
+	}
+	if err := unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, int(flags)); err != nil {
+		t.Fatalf("FS_IOC_SETFLAGS: %v", err)
+	}
+}
+
+// fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h (chattr +i).
+const fsImmutableFL = 0x00000010
