@@ -181,17 +181,16 @@ func main() {
 	fmt.Println("(ratio = sealed / plain: >1 is faster, except disk bytes)")
 	if *restartN > 0 {
 		fmt.Printf("\n== Restart: open a store of %d chunks of %d bytes ==\n", *restartN, *restartSz)
-		var base time.Duration
+		took := map[string]time.Duration{}
 		for _, e := range list {
-			d := restart(e)
-			if e == "rawfile" {
-				base = d
-			}
+			took[e] = restart(e)
+		}
+		for _, e := range list {
 			ratio := ""
-			if base > 0 {
-				ratio = fmt.Sprintf("  ratio-time vs rawfile %.3f", d.Seconds()/base.Seconds())
+			if base, ok := took["rawfile"]; ok && base > 0 {
+				ratio = fmt.Sprintf("  ratio-time vs rawfile %.4f", took[e].Seconds()/base.Seconds())
 			}
-			fmt.Printf("%-8s %10.3f s%s\n", e, d.Seconds(), ratio)
+			fmt.Printf("%-8s %10.3f s%s\n", e, took[e].Seconds(), ratio)
 		}
 	}
 	if *binFlag != "" {
