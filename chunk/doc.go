@@ -5,8 +5,9 @@
 // # Ids
 //
 // An [ID] is the BLAKE3-256 hash of a chunk's plain (decoded) bytes. The zero
-// ID is not a chunk: in a file's chunk list it marks a hole. [SumKeyed] is the
-// keyed variant for encrypted clusters, where plain hashes would leak content.
+// ID is not a chunk: in a file's chunk list it marks a hole. Ids are
+// cluster-wide and stay unkeyed with encryption at rest: chunk/sealed keys
+// only the names on an encrypted node's disk.
 //
 // # Blobs
 //
@@ -25,14 +26,13 @@
 //
 // A [Store] moves blobs to and from durable storage; it does not verify them
 // (the caller decodes, and so detects corruption wherever it came from).
-// Engines live in subpackages (chunk/rawfile, chunk/boltstore) and are opened
-// by name through chunk/engines. chunk/chunktest holds the conformance suite
+// Engines live in subpackages (chunk/rawfile, chunk/boltstore, chunk/extent,
+// chunk/sqlitestore) and are opened by name through chunk/engines;
+// chunk/sealed encrypts what any of them stores. chunk/chunktest holds the conformance suite
 // that every engine passes.
 //
 // # Caveats
 //
-//   - Decode verifies unkeyed ids only; keyed (encrypted) verification will
-//     come with the encryption layer.
 //   - Put of an id that is already present is a no-op. To replace a corrupt
 //     copy, Delete it first.
 package chunk
