@@ -30,9 +30,10 @@ const (
 )
 
 type result struct {
-	t   transfer
-	rec record
-	err error
+	t        transfer
+	rec      record
+	err      error
+	streamed int64 // bytes read (already counted done and no longer pending)
 }
 
 // execTransfers copies the planned files, workers at a time, recording
@@ -49,8 +50,9 @@ func (e *engine) execTransfers(ctx context.Context, ts []transfer) {
 		go func() {
 			defer wg.Done()
 			for t := range jobs {
-				rec, err := e.copyFile(ctx, t)
-				results <- result{t, rec, err}
+				var streamed int64
+				rec, err := e.copyFile(ctx, t, &streamed)
+				results <- result{t, rec, err, streamed}
 			}
 		}()
 	}
@@ -67,7 +69,7 @@ func (e *engine) execTransfers(ctx context.Context, ts []transfer) {
 	go func() { wg.Wait(); close(results) }()
 	last := time.Now()
 	for r := range results {
-		e.stat.add(func(s *Status) { s.FilesPending--; s.BytesPending -= r.t.src.size })
+		e.stat.add(func(s *Status) { s.FilesPending--; s.BytesPending -= max(r.t.src.size-r.streamed, 0) })
 		switch {
 		case r.err == nil:
 			e.st.set(r.t.rel, r.rec)
@@ -85,18 +87,24 @@ func (e *engine) execTransfers(ctx context.Context, ts []transfer) {
 	}
 }
 
-// counting adds the bytes read to the pair's progress.
+// counting hashes what is read and moves it from pending to done in the
+// pair's progress.
 type counting struct {
-	r io.Reader
-	e *engine
-	h *blake3.Hasher
+	r     io.Reader
+	e     *engine
+	h     *blake3.Hasher
+	total *int64
+	size  int64 // the file's size: pending never goes below what it holds
 }
 
 func (c *counting) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
 		c.h.Write(p[:n])
-		c.e.stat.add(func(s *Status) { s.BytesDone += int64(n) })
+		was := *c.total
+		*c.total += int64(n)
+		moved := max(min(*c.total, c.size)-was, 0)
+		c.e.stat.add(func(s *Status) { s.BytesDone += int64(n); s.BytesPending -= moved })
 	}
 	return n, err
 }
@@ -119,14 +127,14 @@ func (c *checkedEOF) Read(p []byte) (int, error) {
 }
 
 // copyFile copies one file (in a worker goroutine: no state access).
-func (e *engine) copyFile(ctx context.Context, t transfer) (record, error) {
+func (e *engine) copyFile(ctx context.Context, t transfer, streamed *int64) (record, error) {
 	if t.push {
-		return e.pushFile(ctx, t)
+		return e.pushFile(ctx, t, streamed)
 	}
-	return e.pullFile(ctx, t)
+	return e.pullFile(ctx, t, streamed)
 }
 
-func (e *engine) pushFile(ctx context.Context, t transfer) (record, error) {
+func (e *engine) pushFile(ctx context.Context, t transfer, streamed *int64) (record, error) {
 	f, err := e.loc.open(t.rel)
 	if err != nil {
 		return record{}, err
@@ -147,7 +155,7 @@ func (e *engine) pushFile(ctx context.Context, t transfer) (record, error) {
 		return record{}, fmt.Errorf("cluster %s: %w", e.cl.full(t.rel), errChanged)
 	}
 	h := blake3.New()
-	r := &checkedEOF{r: &counting{r: f, e: e, h: h}, check: func() error {
+	r := &checkedEOF{r: &counting{r: f, e: e, h: h, total: streamed, size: t.src.size}, check: func() error {
 		now, err := fstatEntry(f)
 		if err != nil || now.size != src.size || now.mtime != src.mtime {
 			return fmt.Errorf("%s: %w", f.Name(), errChanged)
@@ -163,7 +171,7 @@ func (e *engine) pushFile(ctx context.Context, t transfer) (record, error) {
 	return record{Kind: kindFile, Hash: sum, L: src.lstamp(), C: made.cstamp()}, nil
 }
 
-func (e *engine) pullFile(ctx context.Context, t transfer) (record, error) {
+func (e *engine) pullFile(ctx context.Context, t transfer, streamed *int64) (record, error) {
 	src, err := e.cl.stat(ctx, t.rel)
 	if err != nil {
 		return record{}, err
@@ -177,7 +185,7 @@ func (e *engine) pullFile(ctx context.Context, t transfer) (record, error) {
 	}
 	defer h.Release()
 	sum := blake3.New()
-	r := &counting{r: io.LimitReader(replica.NewReader(ctx, h), src.size), e: e, h: sum}
+	r := &counting{r: io.LimitReader(replica.NewReader(ctx, h), src.size), e: e, h: sum, total: streamed, size: t.src.size}
 	made, err := e.loc.writeFile(t.rel, r, src, func(cur *entry) bool {
 		if !sameLocalEntry(cur, t.dst) {
 			return false

@@ -246,6 +246,7 @@ func (e *engine) copySymlink(ctx context.Context, rel string, src, dst *entry, p
 	}
 	e.recordPair(rel, src, made, push, record{Kind: kindSymlink, Target: src.target})
 	e.ok(rel)
+	e.stat.add(func(s *Status) { s.FilesDone++ })
 }
 
 // attrOnly handles a file whose content did not change (mode, mtime or
