@@ -84,3 +84,17 @@ PHASE  ?= 3m
 .PHONY: soak
 soak:
 	FAULTS_ROUNDS=$(ROUNDS) FAULTS_PHASE=$(PHASE) $(GO) test -count=1 -timeout 0 -run '^TestFaults$$' -v ./integration/ 2>&1 | tee soak.log | grep -E '^(=== RUN|--- |\s+faults|faults:|FAIL|ok)'
+
+# The web dashboard (issue 14, docs/web.md). web-vendor refreshes the
+# vendored front-end libraries from npm at the versions pinned in
+# web/vendor.sh (the files are committed: nothing else needs npm);
+# screenshots reruns the browser tests and keeps their PNGs in
+# docs/screenshots; bench-dashboard measures the first render of the
+# visualizer and the monitor for a 100-node simulation.
+.PHONY: web-vendor screenshots bench-dashboard
+web-vendor:
+	sh web/vendor.sh
+screenshots: go-check
+	CLUSTERF_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestWeb$$' ./integration/
+bench-dashboard: go-check
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkDashboard100Nodes -benchtime 3x -timeout 30m ./integration/

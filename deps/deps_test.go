@@ -44,6 +44,8 @@ var dynamicSites = map[string][]string{
 	"integration/posixdiff.go:runChild": {"posixdiff.test"},
 	// The built clusterf binary (RunBinary's bin).
 	"integration/harness.go:RunBinary": {"clusterf"},
+	// The built clusterf binary in simulation mode (100 members).
+	"integration/web_sim_test.go:BenchmarkDashboard100Nodes": {"clusterf"},
 	// httpbench: the clusterf binary of -clusterf, and itself as the
 	// net/http baseline server.
 	"bench/httpbench/main.go:main": {"clusterf"},

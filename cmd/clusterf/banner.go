@@ -25,7 +25,8 @@ type bannerInfo struct {
 	ClusterKey    bool
 	FirstToken    string // shown once
 	TokenFile     string
-	Encrypted     bool // encryption at rest
+	Encrypted     bool   // encryption at rest
+	Dashboard     string // the dashboard's URL (a one-time login link when a token is needed)
 }
 
 func nodeBanner(n *node.Node, nf *nodeFlags) bannerInfo {
@@ -34,7 +35,7 @@ func nodeBanner(n *node.Node, nf *nodeFlags) bannerInfo {
 		Mount: n.Mountpoint(), QUICPort: n.QUICPort(), DiscoveryPort: nf.discoveryPort,
 		StaticPeers: nf.peers, ClusterKey: nf.clusterKey != "",
 		FirstToken: n.FirstToken, TokenFile: n.Dir + "/http-token",
-		Encrypted: n.Encrypted(),
+		Encrypted: n.Encrypted(), Dashboard: n.DashboardURL(),
 	}
 }
 
@@ -52,6 +53,13 @@ func printBanner(w io.Writer, b bannerInfo) {
 		fmt.Fprintf(w, "  mount:     %s\n", b.Mount)
 	}
 	fmt.Fprintf(w, "  http:      %s  (status: /status, files: /api/files/, WebDAV: /webdav/)\n", b.HTTPURL)
+	if b.Dashboard != "" {
+		note := ""
+		if strings.Contains(b.Dashboard, "/login?") {
+			note = "  (one-time login link; later sign in with the token)"
+		}
+		fmt.Fprintf(w, "  dashboard: %s%s\n", b.Dashboard, note)
+	}
 	key := "none (open LAN mode)"
 	if b.ClusterKey {
 		key = "set (only nodes with the same key join)"

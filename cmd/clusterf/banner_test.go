@@ -25,6 +25,10 @@ func TestBanner(t *testing.T) {
 		{"key, no mount, token", func(b *bannerInfo) { b.ClusterKey = true; b.FirstToken = "tok"; b.TokenFile = "/d/frog-1/http-token" },
 			[]string{"cluster key set", "HTTP token (shown once, saved in /d/frog-1/http-token): tok", "Ctrl-C stops the node.\n"},
 			[]string{"mount:", "open LAN"}},
+		{"dashboard", func(b *bannerInfo) { b.Dashboard = "http://127.0.0.1:4000/monitor" },
+			[]string{"dashboard: http://127.0.0.1:4000/monitor\n"}, []string{"login"}},
+		{"dashboard login link", func(b *bannerInfo) { b.Dashboard = "http://127.0.0.1:4000/login?code=c0de" },
+			[]string{"dashboard: http://127.0.0.1:4000/login?code=c0de  (one-time login link"}, nil},
 		{"no discovery", func(b *bannerInfo) { b.DiscoveryPort = 0 },
 			[]string{"no discovery (--discovery-port 0, no --peers)"}, nil},
 		{"static peers", func(b *bannerInfo) { b.DiscoveryPort = 0; b.StaticPeers = []string{"a:1", "b:2"} },
@@ -103,5 +107,27 @@ func TestReportPeers(t *testing.T) {
 	reportPeers(ctx, &out, bannerInfo{DiscoveryPort: 9999}, func() []cluster.PeerStatus { return nil })
 	if out.Len() != 0 {
 		t.Errorf("printed %q after the context ended", out.String())
+	}
+}
+
+func TestDesktopSession(t *testing.T) {
+	desk := map[string]string{"DISPLAY": ":0"}
+	for _, c := range []struct {
+		name      string
+		noDesktop bool
+		env       map[string]string
+		tty       bool
+		want      string
+	}{
+		{"desktop terminal", false, desk, true, ""},
+		{"wayland", false, map[string]string{"WAYLAND_DISPLAY": "wayland-0"}, true, ""},
+		{"--no-desktop", true, desk, true, "--no-desktop"},
+		{"CI", false, map[string]string{"DISPLAY": ":0", "CI": "true"}, true, "CI"},
+		{"no display", false, nil, true, "no desktop session"},
+		{"no terminal (service, test)", false, desk, false, "not started from a terminal"},
+	} {
+		if got := desktopSession(c.noDesktop, func(k string) string { return c.env[k] }, c.tty); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
 	}
 }

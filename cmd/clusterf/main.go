@@ -96,13 +96,14 @@ type nodeFlags struct {
 	peers         []string
 	debug         bool
 	noDesktop     bool
+	profiling     bool
 	showVersion   bool
 	simNodes      int
 	basePort      int
+	sync          syncFlags // --import-dir, --export-dir, ... (sync.go)
 	mediaCache    byteSize
 	mediaJobs     int
 	mediaAuto     []string
-	sync          syncFlags // --import-dir, --export-dir, ... (sync.go)
 
 	// Flags of the original clusterF whose features have not landed yet:
 	// accepted by name so scripts get a clear message instead of "unknown flag".
@@ -111,9 +112,7 @@ type nodeFlags struct {
 
 // pendingFlags lists the original clusterF's flags not implemented yet,
 // with the issue that brings them.
-var pendingFlags = []struct{ name, usage string }{
-	{"profiling", "profiling at startup (not implemented yet: [http])"},
-}
+var pendingFlags = []struct{ name, usage string }{}
 
 func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.nodeID, "node-id", "", "node identifier (generated at first start if empty)")
@@ -145,7 +144,8 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.peers, "peers", nil, "static peers' QUIC addresses host:port,... (for networks without broadcast)")
 	fs.IntVar(&f.chunkSize, "chunk-size", 0, "chunk size in bytes for new content (0 = 4 MiB)")
 	fs.BoolVar(&f.debug, "debug", false, "verbose debug logging (every FUSE request)")
-	fs.BoolVar(&f.noDesktop, "no-desktop", false, "don't open the desktop UI")
+	fs.BoolVar(&f.noDesktop, "no-desktop", false, "don't open the web dashboard in the desktop's browser at the first start")
+	fs.BoolVar(&f.profiling, "profiling", false, "record a CPU profile from the start (stop and view it on the dashboard's /profiling page)")
 	f.mediaCache = media.DefaultCacheSize
 	fs.Var(&f.mediaCache, "media-cache-size", "hard cap of the node-local media cache (transcoded segments, thumbnails), bytes or with K, M, G, T")
 	fs.IntVar(&f.mediaJobs, "media-transcodes", 0, "concurrent ffmpeg stream transcodes (0 = number of cores); more viewers of other files get 503")
@@ -363,6 +363,8 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 	}
 	b := nodeBanner(n, nf)
 	printBanner(stdout, b)
+	startProfiling(nf, log)
+	openDashboard(n, nf, stdout, log) // desktop.go
 	peersCtx, stopPeers := context.WithCancel(ctx)
 	peersDone := make(chan struct{})
 	go func() {

@@ -22,7 +22,7 @@ func TestCommandLine(t *testing.T) {
 		{"bad port", []string{"--http-port", "70000"}, nil, 2, "--http-port 70000"},
 		{"bad engine", []string{"--storage-major", "floppy"}, nil, 2, "unknown engine"},
 		{"bad env value", []string{"serve"}, map[string]string{"CLUSTERF_HTTP_PORT": "abc"}, 2, "CLUSTERF_HTTP_PORT"},
-		{"pending feature", []string{"--profiling", "x"}, nil, 2, "not implemented"},
+		{"profiling takes no value", []string{"--profiling=x"}, nil, 2, "--profiling"},
 		{"bad max-delete", []string{"--import-dir", "/x", "--max-delete", "150%"}, nil, 2, "--max-delete"},
 		{"import without args", []string{"import", "/x"}, nil, 2, "accepts 2 arg"},
 		{"sim without nodes", []string{"sim"}, nil, 2, "--sim-nodes"},
