@@ -63,6 +63,10 @@ fuzz-ci: go-check
 	$(GO) test ./chunk/extent/ -run '^$$' -fuzz '^FuzzDecodeHint$$' -fuzztime $(FUZZCI)
 	$(GO) test ./chunk/extent/ -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZCI)
 	$(GO) test ./atrest/ -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZCI)
+	$(GO) test ./media/ -run '^$$' -fuzz '^FuzzFragments$$' -fuzztime $(FUZZCI)
+	$(GO) test ./media/ -run '^$$' -fuzz '^FuzzOrientation$$' -fuzztime $(FUZZCI)
+	$(GO) test ./media/ -run '^$$' -fuzz '^FuzzParseStreamPath$$' -fuzztime $(FUZZCI)
+	$(GO) test ./media/ -run '^$$' -fuzz '^FuzzProbeJSON$$' -fuzztime $(FUZZCI)
 
 FUZZTIME ?= 60s
 fuzz:

@@ -14,7 +14,9 @@
 // /api/cluster-stats, /api/partition-stats, /api/replication-factor,
 // /api/partition-sync-interval, /api/under-replicated,
 // /api/integrity-check, /api/metrics, /debug/pprof/*, /flamegraph,
-// /memorygraph, /api/openapi.json. openapi.json lists every route;
+// /memorygraph, /api/openapi.json; media streaming (media.go, over
+// media.Service): /api/media/<path>, /api/stream/<path>/...,
+// /api/thumbnail/<path>, /media/player. openapi.json lists every route;
 // TestOpenAPICoversRoutes keeps it true. docs/api.md has the table.
 //
 // # Paths

@@ -16,6 +16,7 @@
 #                     100000 sync files took ~6 min alone on 2 cores (351 creates/s)
 #   RPC_BENCHTIME     iterations of transport's BenchmarkRPC in its own
 #                     run (2000x); the 1x run of the micro set is one RPC
+#   MEDIA_SECONDS     media (opt-in part "media"): length of the 1080p sources (60)
 #   BENCH_DIR         work directories go here (default $TMPDIR or /tmp)
 #   ATREST_RESTART_N ATREST_FUSE_SIZE   atrest part: chunks of the engine
 #                     restart case (1000000; filling takes minutes per
@@ -92,6 +93,14 @@ if want filesync; then
     | grep -v '^        time=' | tee "$out/filesync" || failed+=(filesync)
 fi
 
+if want media; then
+  # Opt-in (BENCH_ONLY="... media"): generates two 1080p sources of
+  # MEDIA_SECONDS (60) s first (a few minutes on 2 cores).
+  section "media: time to the first segment and speed, 1080p, remux vs encode"
+  $GO test -tags bench -run '^$' -bench 'BenchmarkMedia$' -benchtime 1x -timeout 60m ./bench/ 2>&1 \
+    | grep -v '^        time=' | tee "$out/media" || failed+=(media)
+fi
+
 # Summary: the tables again, in one place.
 section "SUMMARY"
 echo "machine: $(nproc) CPUs, $(uname -r), go $($GO env GOVERSION), clusterf $("$BIN" version 2>/dev/null | awk '{print $2}'), work dir on $(df --output=source "$BENCH_DIR" | tail -1)"
@@ -121,6 +130,10 @@ for f in fio http atrest; do
       | sed -n '/^==/,$p'
   fi
 done
+if [ -s "$out/media" ]; then
+  echo
+  sed -n '/^media: /,/^goos:/p' "$out/media" | grep -v '^goos:'
+fi
 if [ -s "$out/filesync" ]; then
   echo
   sed -n '/^== Import\/export/,/^goos:/p' "$out/filesync" | grep -v '^goos:'

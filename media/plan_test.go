@@ -222,3 +222,58 @@ func TestMasterPlaylist(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseStreamPath: any path parses or is refused with ErrBadRequest;
+// what parses names a resource below the source's path.
+func FuzzParseStreamPath(f *testing.F) {
+	for _, s := range []string{"a/b.mkv/master.m3u8", "a.mkv/720p.0123456789abcdef/3.m4s", "x/remux.0123456789abcdef/init.mp4", "/", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		src, res, err := ParseStreamPath(p)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("%q: %v", p, err)
+			}
+			return
+		}
+		if !strings.HasPrefix(p, src+"/") || res.Segment < 0 || res.Kind < Master || res.Kind > Segment {
+			t.Fatalf("%q: source %q resource %+v", p, src, res)
+		}
+	})
+}
+
+// FuzzProbeJSON: whatever ffprobe prints, parsing and classifying it never
+// panics, and a file classified as audio or video has a duration and the
+// stream its kind says.
+func FuzzProbeJSON(f *testing.F) {
+	f.Add([]byte(`{"streams":[{"index":0,"codec_name":"h264","codec_type":"video","profile":"High","width":1920,"height":1080,"pix_fmt":"yuv420p","avg_frame_rate":"24000/1001","disposition":{"default":1}},{"index":1,"codec_name":"aac","codec_type":"audio","profile":"LC","channels":2,"sample_rate":"48000"}],"format":{"format_name":"matroska,webm","duration":"60.000","start_time":"0.000","bit_rate":"8000000"}}`))
+	f.Add([]byte(`{"streams":[{"codec_type":"audio","codec_name":"flac"}],"format":{"format_name":"flac","duration":"nan"}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		info, err := parseProbe(b)
+		if err != nil {
+			return
+		}
+		info.name = "f.mp4"
+		if classify(info) != nil {
+			return
+		}
+		switch info.Kind {
+		case "video":
+			if info.video < 0 || info.Duration <= 0 {
+				t.Fatalf("video without a video stream or duration: %+v", info)
+			}
+		case "audio":
+			if info.audio < 0 || info.Duration <= 0 {
+				t.Fatalf("audio without an audio stream or duration: %+v", info)
+			}
+		}
+		for _, r := range renditionsOf(info) {
+			p, err := newPlan(info, r, []float64{0, 1, 2})
+			if err == nil && p.count() == 0 {
+				t.Fatalf("a plan without segments: %+v", r)
+			}
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -278,9 +279,13 @@ func parseProbe(b []byte) (*Info, error) {
 	return info, nil
 }
 
+// maxDuration bounds what a probe may claim (a week; a corrupt header
+// must not make a playlist of billions of segments).
+const maxDuration = 7 * 24 * 3600
+
 func parseFloat(s string) float64 {
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != f {
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0
 	}
 	return f
@@ -328,6 +333,9 @@ func classify(info *Info) error {
 	}
 	if info.Duration <= 0 {
 		return fmt.Errorf("no duration (a stream that never ends cannot be segmented)")
+	}
+	if info.Duration > maxDuration || math.Abs(info.StartTime) > maxDuration {
+		return fmt.Errorf("a duration of %.0f s (starting at %.0f s) is not plausible", info.Duration, info.StartTime)
 	}
 	info.DirectPlay = directPlay(info)
 	return nil

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/clusterf/clusterf/deps"
 	"github.com/clusterf/clusterf/discovery"
 	"github.com/clusterf/clusterf/doctor"
+	"github.com/clusterf/clusterf/media"
 	"github.com/clusterf/clusterf/replica"
 )
 
@@ -45,7 +47,7 @@ exits 1 when a required check fails.`,
 				c.Mount = args[0]
 			}
 			for _, d := range deps.List() {
-				if d.Scope == deps.Feature {
+				if d.Scope == deps.Feature || slices.Contains(media.Programs, d.Command) {
 					c.Features = append(c.Features, doctor.Feature{Command: d.Command, Package: d.Package, NeededBy: d.NeededBy})
 				}
 			}
