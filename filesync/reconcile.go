@@ -67,7 +67,7 @@ func (e *engine) syncDir(ctx context.Context, rel string, deep bool) {
 			names[n] = true
 		}
 	}
-	if len(temps) > 0 && !e.writing(rel) {
+	if len(temps) > 0 { // left by a crash: transfers run after the walk, never during it
 		e.loc.removeTemps(rel, temps)
 	}
 	sorted := make([]string, 0, len(names))
@@ -92,11 +92,6 @@ func (e *engine) waiting(rel string) bool {
 	at, ok := e.retries[rel]
 	return ok && at.After(time.Now())
 }
-
-// writing reports whether transfers into local dir rel may be in flight
-// (their temporaries must stay). Transfers run after the walk, so never
-// during it.
-func (e *engine) writing(string) bool { return false }
 
 // syncPath reconciles one path named by an event.
 func (e *engine) syncPath(ctx context.Context, rel string, deep bool) {

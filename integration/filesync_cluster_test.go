@@ -73,6 +73,18 @@ func TestSyncBothWaysCluster(t *testing.T) {
 		return ""
 	})
 
+	checkConflictWhileDown(t, a, x, shared, put)
+	if _, err := os.Stat(filepath.Join(shared, "private", "secret")); err == nil {
+		t.Error("an excluded path was imported")
+	}
+	if slices.Contains(names(shared), ".clusterfignore") {
+		t.Error("the ignore file was imported")
+	}
+}
+
+// checkConflictWhileDown: both sides change doc.txt while A is down; both
+// versions are kept, on both sides.
+func checkConflictWhileDown(t *testing.T, a *Node, x, shared string, put func(rel, content string, mtime time.Time)) {
 	// Both sides change doc.txt while A is down: both versions are kept.
 	a.Stop()
 	put("doc.txt", "edited in the folder", time.Now().Add(-time.Minute))
@@ -100,10 +112,4 @@ func TestSyncBothWaysCluster(t *testing.T) {
 		return ""
 	})
 	t.Logf("after the conflict: folder %v, B %v", names(x), names(shared))
-	if _, err := os.Stat(filepath.Join(shared, "private", "secret")); err == nil {
-		t.Error("an excluded path was imported")
-	}
-	if slices.Contains(names(shared), ".clusterfignore") {
-		t.Error("the ignore file was imported")
-	}
 }

@@ -93,17 +93,9 @@ func without(s snapshot, prefixes ...string) snapshot {
 	return out
 }
 
-// TestSyncImportLive: --import-dir copies a tree with nested dirs, unicode
-// names, empty files, a 100 MiB file, symlinks, a FIFO (skipped, counted)
-// and an excluded dir; then live changes show in the mount within 5 s;
-// then a mass delete, an emptied folder and an unmounted folder are
-// refused and reported.
-func TestSyncImportLive(t *testing.T) {
-	src := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", src).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", src).Run() })
+// makeImportTree fills src with what TestSyncImportLive imports and
+// returns its file writer.
+func makeImportTree(t *testing.T, src string) func(rel string, data []byte) {
 	write := func(rel string, data []byte) {
 		p := filepath.Join(src, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -128,6 +120,21 @@ func TestSyncImportLive(t *testing.T) {
 	syscall.Mkfifo(filepath.Join(src, "fifo"), 0o644)
 	os.Chmod(filepath.Join(src, "deep/a/b/c/d/e/f.txt"), 0o600)
 
+	return write
+}
+
+// TestSyncImportLive: --import-dir copies a tree with nested dirs, unicode
+// names, empty files, a 100 MiB file, symlinks, a FIFO (skipped, counted)
+// and an excluded dir; then live changes show in the mount within 5 s;
+// then a mass delete, an emptied folder and an unmounted folder are
+// refused and reported.
+func TestSyncImportLive(t *testing.T) {
+	src := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", src).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", src).Run() })
+	write := makeImportTree(t, src)
 	n, base := syncNode(t, NodeOptions{}, "--import-dir", src, "--cluster-dir", "/backup", "--exclude-dirs", "node_modules")
 	mnt := filepath.Join(n.Mountpoint(), "backup")
 	st := waitPair(t, base, 3*time.Minute, "initial import", idle)
@@ -166,6 +173,12 @@ func TestSyncImportLive(t *testing.T) {
 		t.Errorf("the 100 MiB file was copied again instead of renamed: %d bytes copied for the live changes", st.BytesDone-copied)
 	}
 
+	checkImportRefusals(t, src, base, mnt)
+}
+
+// checkImportRefusals: a mass delete, then an unmount of the folder, are
+// refused and reported, and reach nothing in the cluster.
+func checkImportRefusals(t *testing.T, src, base, mnt string) {
 	// Mass delete: most files gone at once is refused.
 	for i := range 30 {
 		os.Remove(filepath.Join(src, fmt.Sprintf("many/f%02d", i)))
@@ -173,7 +186,7 @@ func TestSyncImportLive(t *testing.T) {
 	os.RemoveAll(filepath.Join(src, "photos"))
 	os.RemoveAll(filepath.Join(src, "ünïcødé"))
 	os.RemoveAll(filepath.Join(src, "deep"))
-	st = waitPair(t, base, 10*time.Second, "mass delete refused", func(st filesync.Status) string {
+	st := waitPair(t, base, 10*time.Second, "mass delete refused", func(st filesync.Status) string {
 		if st.State != filesync.StateRefused || !strings.Contains(st.Reason, "refusing to delete") {
 			return "not refused"
 		}
