@@ -244,8 +244,12 @@ func apiCall(ctx context.Context, nf *nodeFlags, method, url string, body []byte
 		var e struct {
 			Error string `json:"error"`
 		}
+		hint := ""
+		if resp.StatusCode == http.StatusUnauthorized {
+			hint = "; the token is read from the node's data dir: give its --data-dir (and --node-id), or --http-token"
+		}
 		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s %s: %s (HTTP %d)", method, url, e.Error, resp.StatusCode)
+			return fmt.Errorf("%s %s: %s (HTTP %d)%s", method, url, e.Error, resp.StatusCode, hint)
 		}
 		return fmt.Errorf("%s %s: HTTP %d", method, url, resp.StatusCode)
 	}
