@@ -162,7 +162,7 @@ type DentryDesc struct {
 type InodeRegisters struct {
 	Inode      string         `json:"inode"`
 	Kind       string         `json:"kind"`
-	Created    time.Time      `json:"created"`
+	Created    time.Time      `json:"created"` // zero for the root
 	Attrs      []RegisterInfo `json:"attrs"`
 	Versions   []VersionDesc  `json:"versions"`
 	ContentCtx string         `json:"content_context"` // versions seen (superseded up to)
@@ -179,7 +179,10 @@ func (v *View) Registers(inode InodeID) (InodeRegisters, error) {
 	}
 	r := InodeRegisters{Inode: inode.String(), Attrs: []RegisterInfo{}, Versions: []VersionDesc{}, Xattrs: []RegisterInfo{}, Dentries: []DentryDesc{}}
 	if a != nil {
-		r.Kind, r.Created = a.Kind.String(), a.Created.Time().UTC()
+		r.Kind = a.Kind.String()
+		if !a.Created.IsZero() {
+			r.Created = a.Created.Time().UTC()
+		}
 		vals := []string{a.Kind.String(), fmt.Sprintf("%04o", a.Mode), fmt.Sprint(a.UID), fmt.Sprint(a.GID),
 			nsString(a.Atime), nsString(a.Mtime), nsString(a.Ctime), a.Symlink, fmt.Sprint(a.Rdev)}
 		for i, f := range attrFieldNames {

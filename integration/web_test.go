@@ -135,7 +135,6 @@ func (w *webEnv) testMonitor(t *testing.T) {
 	setInput(t, tab, "#rf-input", "3")
 	tab.Do(t, 20*time.Second, chromedp.Click(chromedp.CSS(`form.rf button`)))
 	tab.WaitJS(t, 10*time.Second, "RF back to 3", `[...document.querySelectorAll('#events li')].some(li => li.textContent.includes('replication factor set to 3'))`)
-	tab.Screenshot(t, w.shots, "monitor", 1280, 800)
 	w.phoneFits(t, tab, "monitor")
 }
 
@@ -326,6 +325,7 @@ func (w *webEnv) testMemberDown(t *testing.T) {
 	tab := w.open(t, "/monitor")
 	defer tab.Check(t)
 	tab.WaitJS(t, 15*time.Second, "n2 up", `document.querySelector('#members tr[data-node="n2"][data-state="up"]')`)
+	tab.Screenshot(t, w.shots, "monitor", 1280, 800) // with the files of the tests before
 	EvalJS[bool](t, tab, `(window.__noReload = true, true)`)
 	w.nodes[2].Stop()
 	took := tab.WaitJS(t, 10*time.Second, "n2 shown not up", `document.querySelector('#members tr[data-node="n2"]:not([data-state="up"])')`)

@@ -109,6 +109,9 @@ func sumFamilies(mfs []*dto.MetricFamily) totals {
 	for _, mf := range mfs {
 		name := mf.GetName()
 		for _, m := range mf.GetMetric() {
+			if longRequest(m) {
+				continue
+			}
 			var v float64
 			switch {
 			case m.Counter != nil:
@@ -129,6 +132,19 @@ func sumFamilies(mfs []*dto.MetricFamily) totals {
 		}
 	}
 	return t
+}
+
+// longRequests are routes that take long by design (an event stream, a
+// profile being recorded): their durations would swamp the mean latency.
+var longRequests = map[string]bool{"/api/events": true, "/flamegraph": true, "/debug/pprof/profile": true, "/debug/pprof/trace": true}
+
+func longRequest(m *dto.Metric) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == "route" && longRequests[l.GetValue()] {
+			return true
+		}
+	}
+	return false
 }
 
 // sample gathers reg once and records a sample.

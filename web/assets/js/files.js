@@ -141,8 +141,8 @@ function Row({ e, hasCopies, features, open, act }) {
     <td class="small">${fmtTime(e.modified_at)}</td>
     <td class="small">${e.kind === 'file' ? e.content_type : e.kind}</td>
     <td class="actions">
-      ${!e.is_directory && e.kind === 'file' ? html`<a class="button" href=${filesURL(e.path)} download=${e.name} aria-label=${'Download ' + e.name}>⤓</a>` : ''}
-      <button onClick=${() => act('details', e)} aria-label=${'Details of ' + e.name}>ⓘ</button>
+      ${!e.is_directory && e.kind === 'file' ? html`<a class="button" href=${filesURL(e.path)} download=${e.name} aria-label=${'Download ' + e.name}>Download</a>` : ''}
+      <button onClick=${() => act('details', e)} aria-label=${'Details of ' + e.name}>Details</button>
       ${conflict || hasCopies ? html`<button onClick=${() => act('keep', e)} aria-label=${'Keep ' + e.name}>Keep this</button>` : ''}
       ${e.conflict_copy ? '' : html`<button onClick=${() => act('rename', e)} aria-label=${'Rename ' + e.name}>Rename</button>
       <button onClick=${() => act('move', e)} aria-label=${'Move ' + e.name}>Move</button>`}
@@ -247,7 +247,7 @@ function App() {
       <input type="file" multiple ref=${fileInput} class="hidden" aria-label="Files to upload"
         onChange=${(e) => { startUploads([...e.target.files].map((file) => ({ file, rel: file.name }))); e.target.value = ''; }} />
       <button onClick=${() => setDialog({ what: 'mkdir' })}>New folder</button>
-      <button onClick=${() => load()} aria-label="Reload listing">⟳</button>
+      <button onClick=${() => load()} aria-label="Reload listing">Reload</button>
     </div>`}>
     <${Breadcrumbs} dir=${dir} go=${go} />
     <div class=${'dropzone' + (drag ? ' drag' : '')} id="dropzone"

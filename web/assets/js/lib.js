@@ -95,7 +95,7 @@ export function debounce(fn, ms) {
 // last id (the cursor).
 const subscribers = new Set();
 let source = null;
-const streamState = { connected: false, listeners: new Set() };
+const streamState = { connected: false, opened: false, listeners: new Set() };
 
 function dispatch(kind, data) {
   for (const s of subscribers) {
@@ -104,14 +104,16 @@ function dispatch(kind, data) {
 }
 
 function setConnected(v) {
-  if (streamState.connected === v) return;
+  if (streamState.connected === v && streamState.opened) return;
   streamState.connected = v;
-  for (const l of streamState.listeners) l(v);
+  streamState.opened = true;
+  for (const l of streamState.listeners) l({ opened: true, connected: v });
 }
 
 function openStream() {
   if (source) return;
   source = new EventSource('/api/events');
+  setConnected(false);
   const on = (name, kind) => source.addEventListener(name, (e) => {
     let data = null;
     try { data = JSON.parse(e.data); } catch (_) { return; }
@@ -143,8 +145,10 @@ export function useStream(handlers) {
   }, []);
 }
 
+// useConnected says whether the page's stream is open ({opened: false}
+// on pages without one).
 export function useConnected() {
-  const [c, setC] = useState(streamState.connected);
+  const [c, setC] = useState({ opened: streamState.opened, connected: streamState.connected });
   useEffect(() => {
     streamState.listeners.add(setC);
     return () => streamState.listeners.delete(setC);
@@ -189,7 +193,7 @@ function Nav({ active }) {
       ${navItems.map(([href, label]) => html`<li><a href=${href} aria-current=${active === href ? 'page' : undefined}>${label}</a></li>`)}
     </ul></nav>
     <span class="node-id" title="the node serving this page">${ui ? ui.node_id : ''}${ui && ui.version ? html` <small>${ui.version}</small>` : ''}</span>
-    <span class=${'live ' + (connected ? 'on' : 'off')} role="status" aria-live="polite">${connected ? 'live' : 'connecting…'}</span>
+    ${connected.opened ? html`<span class=${'live ' + (connected.connected ? 'on' : 'off')} role="status" aria-live="polite">${connected.connected ? 'live' : 'reconnecting…'}</span>` : ''}
   </header>`;
 }
 

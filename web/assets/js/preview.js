@@ -23,17 +23,18 @@ export function previewKind(e) {
 // loaded whole (lazily) and scaled by the browser.
 const directThumbMax = 2 << 20;
 
+const kindLabel = { image: 'IMG', audio: 'AUD', video: 'VID', text: 'TXT' };
+
 export function Thumb({ e, features }) {
   const k = previewKind(e);
-  if (e.is_directory) return html`<span class="ficon" aria-hidden="true">📁</span>`;
+  if (e.is_directory) return html`<span class="ficon dir" aria-hidden="true">DIR</span>`;
   if ((k === 'image' || k === 'video') && features.thumbnails) {
     return html`<img class="thumb" loading="lazy" alt="" src=${'/api/thumbnail/' + encPath(e.path)} />`;
   }
   if (k === 'image' && e.size <= directThumbMax && e.size > 0) {
     return html`<img class="thumb" loading="lazy" alt="" src=${filesURL(e.path)} />`;
   }
-  const icon = { image: '🖼', audio: '🎵', video: '🎬', text: '📄' }[k] || '📄';
-  return html`<span class="ficon" aria-hidden="true">${icon}</span>`;
+  return html`<span class=${'ficon ' + (k || 'file')} aria-hidden="true">${kindLabel[k] || 'FILE'}</span>`;
 }
 
 // textPreviewMax bounds what a text preview reads.

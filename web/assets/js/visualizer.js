@@ -119,7 +119,7 @@ function App() {
     let cy = cyRef.current;
     const t0 = performance.now();
     if (!cy) {
-      cy = cytoscape({ container: box.current, style, elements: [...g.nodes, ...g.edges], wheelSensitivity: 0.3,
+      cy = cytoscape({ container: box.current, style, elements: [...g.nodes, ...g.edges], wheelSensitivity: 0.3, maxZoom: 1.6, minZoom: 0.1,
         layout: many ? { name: 'circle', animate: false } : { name: 'cose', animate: false, randomize: false } });
       cy.on('tap', 'node', (e) => setSel(e.target.id()));
       cy.on('tap', (e) => { if (e.target === cy) setSel(null); });
