@@ -125,10 +125,9 @@ func runtimeCPUs() int {
 
 // mediaBench is a media service behind the REST API on loopback.
 type mediaBench struct {
-	b       *testing.B
-	svc     *media.Service
-	ts      *httptest.Server
-	session int
+	b   *testing.B
+	svc *media.Service
+	ts  *httptest.Server
 }
 
 // copyCache copies the cache entries whose names end in one of suffixes.

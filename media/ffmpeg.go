@@ -74,8 +74,16 @@ func (p *plan) videoEncoder(background bool) []string {
 	if v.FrameRate > 30.5 {
 		level = "4.2"
 	}
-	maxrate := bandwidthOf(min(p.r.Width, p.r.Height))
-	a := []string{"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-level:v", level,
+	short := min(p.r.Width, p.r.Height)
+	maxrate := bandwidthOf(short)
+	// superfast from 720p up: on 2 cores veryfast needs ~0.8 s of CPU per
+	// second of 1080p, too slow for a first segment within 3 s of a seek
+	// (docs/media.md, BenchmarkMedia); below, veryfast is cheap enough.
+	preset := "veryfast"
+	if short >= 720 {
+		preset = "superfast"
+	}
+	a := []string{"-c:v", "libx264", "-preset", preset, "-profile:v", "high", "-level:v", level,
 		"-crf", "23", "-maxrate", strconv.FormatInt(maxrate, 10), "-bufsize", strconv.FormatInt(2*maxrate, 10),
 		"-pix_fmt", "yuv420p", "-vf", p.videoFilter(), "-fpsmax", "60",
 		"-x264-params", "scenecut=0:open_gop=0:keyint=1000",

@@ -28,13 +28,18 @@ func (s *Service) once(ctx context.Context, key string, fn func(context.Context)
 		if isBackground(ctx) {
 			base = withBackground(base)
 		}
-		s.goFunc(func() {
+		ok := s.goFunc(func() {
 			f.v, f.err = fn(base)
 			s.mu.Lock()
 			delete(s.flight, key)
 			s.mu.Unlock()
 			close(f.done)
 		})
+		if !ok {
+			f.err = ErrClosed
+			delete(s.flight, key)
+			close(f.done)
+		}
 	}
 	s.mu.Unlock()
 	select {

@@ -84,6 +84,7 @@ func (s *Service) startProc(ctx context.Context, prog int, args []string, opts p
 		cmd.Stdout = opts.stdout
 	}
 	started := make(chan error, 1)
+	var ok bool
 	spawn := func() {
 		defer cancel()
 		defer stopAfter()
@@ -107,7 +108,7 @@ func (s *Service) startProc(ctx context.Context, prog int, args []string, opts p
 		// and PR_SET_PDEATHSIG fires when that thread ends: fork from a
 		// locked thread with lowered priorities that lives until the
 		// child is reaped, then let the runtime discard the thread.
-		s.goFunc(func() {
+		ok = s.goFunc(func() {
 			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 			tid := unix.Gettid()
 			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
@@ -115,7 +116,16 @@ func (s *Service) startProc(ctx context.Context, prog int, args []string, opts p
 			spawn()
 		})
 	} else {
-		s.goFunc(spawn)
+		ok = s.goFunc(spawn)
+	}
+	if !ok { // closed: nothing was started
+		cancel()
+		stopAfter()
+		if w != nil {
+			w.Close()
+			out.Close()
+		}
+		return nil, nil, ErrClosed
 	}
 	if err := <-started; err != nil {
 		if out != nil {
@@ -162,14 +172,6 @@ func (p *proc) reason(prefix string) string {
 		return ""
 	}
 	return prefix + r
-}
-
-// pid returns the process id (0 before start).
-func (p *proc) pid() int {
-	if p.cmd.Process == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
 }
 
 // lastLines returns up to n last non-empty lines of s joined by "; ".

@@ -54,7 +54,12 @@ func (j *job) startRunLocked(first int, auto bool) *run {
 		st.EncodeRuns.Add(1)
 	}
 	j.s.metrics.runs.WithLabelValues(j.p.mode()).Inc()
-	j.s.goFunc(r.main)
+	if !j.s.goFunc(r.main) { // the service is closing: the run never starts
+		delete(j.runs, r)
+		r.err = ErrClosed
+		j.s.releaseSlot()
+		close(r.done)
+	}
 	return r
 }
 

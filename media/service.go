@@ -73,9 +73,11 @@ type Service struct {
 	cache   *cache
 	metrics *metrics
 
-	ctx    context.Context // ends at Close; every child process dies with it
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx     context.Context // ends at Close; every child process dies with it
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	wgMu    sync.Mutex // orders goFunc's Add before Close's Wait
+	stopped bool       // Close began waiting: goFunc starts nothing
 
 	src   sourceServer
 	slots chan struct{} // one token per running stream transcode
@@ -184,12 +186,20 @@ func findProgram(configured, name string) string {
 	return p
 }
 
-func (s *Service) goFunc(f func()) {
+// goFunc runs f in a goroutine Close waits for; after Close it runs
+// nothing and returns false.
+func (s *Service) goFunc(f func()) bool {
+	s.wgMu.Lock()
+	defer s.wgMu.Unlock()
+	if s.stopped {
+		return false
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		f()
 	}()
+	return true
 }
 
 // Available reports whether ffmpeg and ffprobe were found.
@@ -209,6 +219,9 @@ func (s *Service) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	s.src.close()
+	s.wgMu.Lock()
+	s.stopped = true
+	s.wgMu.Unlock()
 	s.wg.Wait()
 	return nil
 }

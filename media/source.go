@@ -58,11 +58,14 @@ func (ss *sourceServer) start() error {
 			BaseContext:       func(net.Listener) context.Context { return ss.svc.ctx },
 			ErrorLog:          nil,
 		}
-		ss.svc.goFunc(func() {
+		if !ss.svc.goFunc(func() {
 			if err := ss.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				ss.svc.log.Error("media source server stopped", "err", err)
 			}
-		})
+		}) {
+			ln.Close()
+			ss.err = ErrClosed
+		}
 	})
 	return ss.err
 }
