@@ -158,6 +158,8 @@ func mediaErr(c echo.Context, err error) error {
 		return httpErr(http.StatusNotFound, err.Error())
 	case errors.Is(err, media.ErrChanged):
 		return httpErr(http.StatusGone, err.Error())
+	case errors.Is(err, media.ErrSuperseded):
+		return httpErr(http.StatusConflict, err.Error())
 	case errors.Is(err, media.ErrBadRequest):
 		return httpErr(http.StatusBadRequest, err.Error())
 	case errors.Is(err, media.ErrTranscode):

@@ -81,6 +81,7 @@ func TestMediaErrorStatuses(t *testing.T) {
 		{media.ErrNoSegment, 404},
 		{media.ErrNoThumbnail, 404},
 		{media.ErrChanged, 410},
+		{media.ErrSuperseded, 409},
 		{media.ErrBadRequest, 400},
 		{fmt.Errorf("%w: ffmpeg was killed", media.ErrTranscode), 502},
 		{media.ErrTimeout, 504},

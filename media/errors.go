@@ -35,6 +35,11 @@ var ErrTranscode = errors.New("transcoding failed")
 // ErrTimeout: a segment was not ready in time (504).
 var ErrTimeout = errors.New("timed out waiting for the transcoder")
 
+// ErrSuperseded: the viewer asked for another segment meanwhile (a seek)
+// and no run makes this one (409): the newest request steers the
+// viewer's transcode.
+var ErrSuperseded = errors.New("the viewer asked for another segment since (a seek): this request no longer steers the transcode")
+
 // ErrClosed: the service is shutting down (503).
 var ErrClosed = errors.New("media service is shutting down")
 

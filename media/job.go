@@ -52,6 +52,7 @@ type viewer struct {
 	seen    time.Time // when
 	run     *run      // the run making segments for it
 	waiting int       // requests of it in flight: it has not left
+	seq     int       // segment requests so far: the newest one steers
 }
 
 func segName(ver, rend string, i int) string {
@@ -114,12 +115,17 @@ func (j *job) viewerLocked(session string, pos int) *viewer {
 
 // waiting counts a request of session in flight until the returned
 // function is called: a viewer waiting for a slow segment has not left.
-func (j *job) waiting(session string, pos int) func() {
+// It returns the request's sequence number (segment requests only).
+func (j *job) waiting(session string, pos int, segment bool) (int, func()) {
 	j.mu.Lock()
 	v := j.viewerLocked(session, pos)
 	v.waiting++
+	if segment {
+		v.seq++
+	}
+	seq := v.seq
 	j.mu.Unlock()
-	return func() {
+	return seq, func() {
 		j.mu.Lock()
 		v.waiting--
 		v.seen = time.Now()
@@ -134,12 +140,14 @@ func (j *job) segment(ctx context.Context, n int, session string) ([]byte, error
 	}
 	timeout := time.NewTimer(j.s.cfg.SegmentWait)
 	defer timeout.Stop()
-	defer j.waiting(session, n)()
+	seq, done := j.waiting(session, n, true)
+	defer done()
 	name := segName(j.src.ver, j.p.r.Name, n)
 	for {
 		j.mu.Lock()
 		v := j.viewerLocked(session, n)
-		if v.pos != n {
+		newest := v.seq == seq
+		if v.pos != n && newest {
 			v.pos = n
 			j.broadcastLocked() // a paused run may go on
 		}
@@ -155,7 +163,7 @@ func (j *job) segment(ctx context.Context, n int, session string) ([]byte, error
 		if b, ok := j.s.cache.get(name); ok {
 			return b, nil
 		}
-		r, ch, err := j.ensure(ctx, n, session)
+		r, ch, err := j.ensure(ctx, n, session, newest)
 		if err != nil {
 			return nil, err
 		}
@@ -198,8 +206,10 @@ func (j *job) runErr(r *run, n int) error {
 // ensure makes sure a run will make segment n: an existing run close
 // enough, else a restart of this viewer's run (when nobody else uses it),
 // else a new run. It returns that run (nil while another request starts
-// one) and the channel closed at the next change.
-func (j *job) ensure(ctx context.Context, n int, session string) (*run, <-chan struct{}, error) {
+// one) and the channel closed at the next change. Only the viewer's
+// newest request (steer) may start or restart a run: an older one still
+// waiting after a seek must not pull the run back (ErrSuperseded).
+func (j *job) ensure(ctx context.Context, n int, session string, steer bool) (*run, <-chan struct{}, error) {
 	if j.s.ctx.Err() != nil {
 		return nil, nil, ErrClosed
 	}
@@ -218,6 +228,10 @@ func (j *job) ensure(ctx context.Context, n int, session string) (*run, <-chan s
 		ch := j.changed
 		j.mu.Unlock()
 		return nil, ch, nil
+	}
+	if !steer {
+		j.mu.Unlock()
+		return nil, nil, fmt.Errorf("%w: segment %d", ErrSuperseded, n)
 	}
 	var stop *run
 	if old := v.run; old != nil && j.runs[old] && j.soleViewerLocked(old, v) {
@@ -261,7 +275,8 @@ func (j *job) initSegment(ctx context.Context, session string) ([]byte, error) {
 	name := initName(j.src.ver, j.p.r.Name)
 	timeout := time.NewTimer(j.s.cfg.SegmentWait)
 	defer timeout.Stop()
-	defer j.waiting(session, 0)()
+	_, done := j.waiting(session, 0, false)
+	defer done()
 	for {
 		j.mu.Lock()
 		v := j.viewerLocked(session, 0)
@@ -278,7 +293,7 @@ func (j *job) initSegment(ctx context.Context, session string) ([]byte, error) {
 			j.mu.Unlock()
 			return b, nil
 		}
-		r, ch, err := j.ensure(ctx, pos, session)
+		r, ch, err := j.ensure(ctx, pos, session, true)
 		if err != nil {
 			return nil, err
 		}

@@ -168,3 +168,40 @@ func TestTranscodeLimit(t *testing.T) {
 	})
 	waitNoChildren(t)
 }
+
+// TestStaleRequestDoesNotPullBack: a viewer's request still waiting after
+// the viewer asked for another segment (a seek) gets 409 instead of
+// restarting the transcode back where it was: one restart per seek, even
+// when the player does not abort its old request.
+func TestStaleRequestDoesNotPullBack(t *testing.T) {
+	e := newEnv(t, media.Config{ViewerTimeout: 2 * time.Second})
+	media.SetSeekGap(e.svc, 1)
+	e.put("mpeg4-2min", "v/s.avi")
+	st := e.open("v/s.avi", "")
+	e.want(200, st.segs[0])
+	runs := e.svc.Stats().RunsStarted.Load()
+	stale := make(chan int, 1)
+	go func() {
+		resp, _, err := e.get(context.Background(), st.segs[25])
+		if err != nil {
+			stale <- 0
+			return
+		}
+		stale <- resp.StatusCode
+	}()
+	eventually(t, 10*time.Second, "the first seek restarted the run", func() bool { return e.svc.Stats().RunsStarted.Load() == runs+1 })
+	e.want(200, st.segs[5]) // the viewer seeks again before segment 25 came
+	select {
+	case code := <-stale:
+		t.Logf("the older request: %d", code)
+		if code != 409 && code != 200 { // 200: segment 25 was made before the second seek stopped its run
+			t.Errorf("the older request got %d, want 409", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the older request hangs")
+	}
+	if n := e.svc.Stats().RunsStarted.Load() - runs; n != 2 {
+		t.Errorf("%d runs after two seeks, want 2 (no run pulled back)", n)
+	}
+	waitNoChildren(t)
+}
