@@ -25,7 +25,7 @@ var essential = wordSet(`sh bash dash cat chmod chown cp date dd df dirname base
 // the binaries it builds (cmd/clusterf, bench/quicsink, bench/httpbench,
 // and the integration test binary, which the POSIX differential driver
 // runs again as its child: posixdiff.test).
-var own = wordSet(`go gofmt clusterf quicsink httpbench posixdiff.test`)
+var own = wordSet(`go gofmt clusterf quicsink httpbench posixdiff.test engines.test`)
 
 // installer is the package manager scripts/deps.sh installs with (apt,
 // Priority required on Debian and Ubuntu); deps.sh checks for it first.
@@ -50,6 +50,10 @@ var dynamicSites = map[string][]string{
 	// net/http baseline server.
 	"bench/httpbench/main.go:main": {"clusterf"},
 	"bench/httpbench/main.go:run":  {"httpbench"},
+	// atrestbench: the clusterf binary of -clusterf (the FUSE case).
+	"bench/atrestbench/main.go:main": {"clusterf"},
+	// The crash test re-executes its own test binary as the child it kills.
+	"chunk/engines/crash_test.go:TestCrash": {"engines.test"},
 	// The path needTool found with exec.LookPath (that call is checked).
 	"webdav/cadaver_test.go:TestCadaver": {"cadaver"},
 	"webdav/davfs_test.go:TestDavfs":     {"mount.davfs"},
