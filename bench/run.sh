@@ -6,7 +6,7 @@
 #
 # Needs root (FUSE, network namespaces), fio, python3, iproute2, fuse3.
 # Knobs (environment), defaults sized for a small shared machine:
-#   BENCH_ONLY        parts to run (default: "micro fio http cluster atrest")
+#   BENCH_ONLY        parts to run (default: "micro fio http cluster atrest search")
 #   CLUSTERF_BIN      binary to test (default bin/clusterf, built by make)
 #   SIZE NFILES       fio: sequential size (1g), 4 KiB creates (10000)
 #   HTTP_CONC HTTP_N_1M HTTP_N_4K   httpbench: clients (16), requests per
@@ -24,7 +24,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-ONLY=${BENCH_ONLY:-micro fio http cluster atrest}
+ONLY=${BENCH_ONLY:-micro fio http cluster atrest search}
 BIN=${CLUSTERF_BIN:-bin/clusterf}
 export BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}}
 export CLUSTER_SYNC_FILES=${CLUSTER_SYNC_FILES:-30000}
@@ -99,6 +99,14 @@ if want media; then
   section "media: time to the first segment and speed, 1080p, remux vs encode"
   $GO test -tags bench -run '^$' -bench 'BenchmarkMedia$' -benchtime 1x -timeout 60m ./bench/ 2>&1 \
     | grep -v '^        time=' | tee "$out/media" || failed+=(media)
+fi
+
+if want search; then
+  # SEARCH_BENCH_FILES ("100000 1000000"): namespace sizes; SEARCH_BENCH_TEXT
+  # (0.01): the share of files with text. The 1M case takes ~15 min on 2 cores.
+  section "search index: build rate, size, heap, query latency, write-to-searchable (docs/search.md)"
+  $GO test -tags bench -run '^$' -bench 'BenchmarkSearch$' -benchtime 1x -timeout 120m ./bench/ 2>&1 \
+    | grep -E '^(search-|ok|FAIL|---)' | tee "$out/search" || failed+=(search)
 fi
 
 # Summary: the tables again, in one place.

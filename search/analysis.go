@@ -13,22 +13,21 @@ import (
 // The analyzers of the index. Names, paths and metadata strings go
 // through "cf_words": NFC, lower case, split at every non-letter/digit and
 // at camelCase and letter/digit boundaries ("vacationPhotos2024.zip" →
-// vacation, photos, 2024, zip). "cf_grams" indexes the trigrams of a name
-// with its separators removed, one position each, so that a substring of
-// three or more characters is a phrase of consecutive trigrams. Document
+// vacation, photos, 2024, zip). "cf_suffixes" indexes the suffixes of a
+// name's words (substrings are prefixes of suffixes). Document
 // text uses "cf_text" (NFC, lower case, split at non-letters/digits; no
 // camelCase split, so prose keeps its words).
 const (
-	analyzerWords = "cf_words"
-	analyzerGrams = "cf_grams"
-	analyzerText  = "cf_text"
+	analyzerWords    = "cf_words"
+	analyzerSuffixes = "cf_suffixes"
+	analyzerText     = "cf_text"
 )
 
 func init() {
 	for name, a := range map[string]analysis.Analyzer{
-		analyzerWords: analyzerFunc(func(b []byte) analysis.TokenStream { return wordTokens(string(b), true) }),
-		analyzerText:  analyzerFunc(func(b []byte) analysis.TokenStream { return wordTokens(string(b), false) }),
-		analyzerGrams: analyzerFunc(func(b []byte) analysis.TokenStream { return gramTokens(string(b)) }),
+		analyzerWords:    analyzerFunc(func(b []byte) analysis.TokenStream { return wordTokens(string(b), true) }),
+		analyzerText:     analyzerFunc(func(b []byte) analysis.TokenStream { return wordTokens(string(b), false) }),
+		analyzerSuffixes: analyzerFunc(func(b []byte) analysis.TokenStream { return suffixTokens(string(b)) }),
 	} {
 		a := a
 		if err := registry.RegisterAnalyzer(name, func(map[string]interface{}, *registry.Cache) (analysis.Analyzer, error) {
@@ -115,42 +114,30 @@ func boundary(prev, r rune, rest string) bool {
 	return false
 }
 
-// squash is a name as the trigrams see it: normalised, letters and
-// digits only.
-func squash(s string) []rune {
-	s = normalize(s)
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+// maxSuffixToken bounds the part of a word whose suffixes are indexed.
+const maxSuffixToken = 32
 
-// maxGramRunes bounds the trigrams of one name.
-const maxGramRunes = 128
-
-func gramTokens(s string) analysis.TokenStream {
-	rs := squash(s)
-	if len(rs) > maxGramRunes {
-		rs = rs[:maxGramRunes]
-	}
+// suffixTokens are the suffixes (three characters or more) of every word
+// of a name (as cf_words splits it), each once: a substring of a word is
+// a prefix of one of them ("cation" of "vacation"), so substring search
+// is a prefix lookup in the term dictionary, without positions. Words,
+// not whole separator-delimited runs: the dictionary stays a vocabulary
+// of words, so a prefix expands to few terms.
+func suffixTokens(s string) analysis.TokenStream {
+	seen := map[string]bool{}
 	var out analysis.TokenStream
-	for i := 0; i+3 <= len(rs); i++ {
-		out = append(out, &analysis.Token{Start: i, End: i + 3, Term: []byte(string(rs[i : i+3])),
-			Position: i + 1, Type: analysis.AlphaNumeric})
-	}
-	return out
-}
-
-// grams returns the trigrams of a query substring (nil if it is shorter
-// than three characters).
-func grams(s string) []string {
-	rs := squash(s)
-	var out []string
-	for i := 0; i+3 <= len(rs); i++ {
-		out = append(out, string(rs[i:i+3]))
+	for _, w := range words(s, true) {
+		rs := []rune(w)
+		if len(rs) > maxSuffixToken {
+			rs = rs[:maxSuffixToken]
+		}
+		for i := 0; i+3 <= len(rs); i++ {
+			t := string(rs[i:])
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, &analysis.Token{Start: 0, End: len(s), Term: []byte(t), Position: len(out) + 1})
+			}
+		}
 	}
 	return out
 }

@@ -12,8 +12,12 @@ import (
 	"github.com/clusterf/clusterf/replica"
 )
 
-// batchDocs is how many documents one index write carries at most.
-const batchDocs = 2000
+// batchDocs is how many documents one index write carries at most (a
+// resync writes resyncBatchDocs: fewer, larger segments to merge).
+const (
+	batchDocs       = 2000
+	resyncBatchDocs = 20000
+)
 
 // apply indexes a batch of feed events: it works out which dentries they
 // concern and rebuilds their documents from the current state (events of
@@ -37,12 +41,15 @@ func (x *Index) apply(ctx context.Context, cs []replica.Change) error {
 		case replica.ChangeMoved, replica.ChangeRemoved:
 			dentries[c.Dentry] = true
 			subtrees[c.Dentry] = true
+			inodes[c.Inode] = true
 		case replica.ChangeWritten, replica.ChangeAttr, replica.ChangeXattr:
 			inodes[c.Inode] = true
 		}
 	}
-	// Written/attr events name inodes: their dentries are those indexed
-	// for the inode, and the inode itself (its first name has its id).
+	// The documents indexed for an inode (its names, conflict copies) are
+	// rebuilt, and deleted unless still live; the inode itself is a
+	// dentry too (its first name has its id).
+	keep := map[string]bool{}
 	for ino := range inodes {
 		dentries[ino] = true
 		ids, err := x.idsWhere(fInode, ino.String())
@@ -50,13 +57,13 @@ func (x *Index) apply(ctx context.Context, cs []replica.Change) error {
 			return err
 		}
 		for _, id := range ids {
+			keep[id] = false
 			if d, ok := dentryOfID(id); ok {
 				dentries[d] = true
 			}
 		}
 	}
 	b := x.idx.NewBatch()
-	keep := map[string]bool{}
 	var docs []entryDoc
 	// Moved or removed directories: every document below them changes
 	// path (or goes); the live subtree is walked, the rest deleted.
@@ -66,24 +73,15 @@ func (x *Index) apply(ctx context.Context, cs []replica.Change) error {
 			return err
 		}
 		for _, id := range ids {
-			keep[id] = false
+			if _, ok := keep[id]; !ok {
+				keep[id] = false
+			}
 		}
 		if err := x.walkFrom(ctx, d, func(e entryDoc) error {
 			docs = append(docs, e)
 			return nil
 		}); err != nil {
 			return err
-		}
-	}
-	for d := range dentries {
-		ids, err := x.idsWhere(fDentry, d.String())
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if _, ok := keep[id]; !ok {
-				keep[id] = false
-			}
 		}
 	}
 	_ = x.fs.Meta().View(func(v *crdt.View) error {
@@ -285,7 +283,7 @@ func (x *Index) resyncLocked(ctx context.Context, seq uint64) error {
 		if err := x.put(b, &e); err != nil {
 			return err
 		}
-		if b.Size() >= batchDocs {
+		if b.Size() >= resyncBatchDocs {
 			if err := x.commit(b, 0); err != nil {
 				return err
 			}

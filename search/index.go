@@ -117,7 +117,7 @@ func Open(cfg Config) (*Index, error) {
 func (x *Index) Rebuilt() string { return x.rebuilt }
 
 // Close closes the index files. Call it after Run returned.
-func (x *Index) Close() error { return x.idx.Close() }
+func (x *Index) Close() error { return closeStore(x.idx, x.log) }
 
 // Run keeps the index current until ctx ends: it catches up with what
 // changed while the node was down (a scan of the namespace diffed against

@@ -8,16 +8,15 @@ import (
 
 // FormatVersion is the index format. An index of another format (older
 // mapping, analyzers or document rules) is rebuilt at Open.
-const FormatVersion = "clusterf-search-3"
+const FormatVersion = "clusterf-search-4"
 
 // Index fields. A document is one name in the namespace (a dentry; a
 // content conflict copy is a document of its own).
 const (
 	fName     = "name"      // display name, cf_words (stored: highlighting)
-	fGrams    = "grams"     // name trigrams (substrings)
+	fSuffix   = "sfx"       // suffixes of the name's words (substrings)
 	fPath     = "path"      // display path, cf_words (stored)
 	fAnc      = "anc"       // ancestor directory ids (under:)
-	fDentry   = "dentry"    // the dentry id
 	fInode    = "ino"       // the inode id
 	fKind     = "kind"      // file, dir, symlink, fifo, ...
 	fExt      = "ext"       // extension, lower case, no dot
@@ -25,7 +24,6 @@ const (
 	fMime     = "mime"      // stored MIME type
 	fSize     = "size"      // bytes
 	fMtime    = "mtime"     // modification time
-	fCtime    = "ctime"     // change time
 	fNameSort = "name_sort" // lower-case name (sort by name)
 	fXattr    = "xattr"     // xattr names and printable values
 	fTag      = "tag"       // user.xdg.tags / user.tags
@@ -92,10 +90,9 @@ func newMapping() mapping.IndexMapping {
 	dm := bleve.NewDocumentStaticMapping()
 	add := func(name string, fm *mapping.FieldMapping) { dm.AddFieldMappingsAt(name, fm) }
 	add(fName, textField(analyzerWords, true, true))
-	add(fGrams, textField(analyzerGrams, false, true))
-	add(fPath, textField(analyzerWords, true, true))
+	add(fSuffix, textField(analyzerSuffixes, false, false))
+	add(fPath, textField(analyzerWords, true, false))
 	add(fAnc, keywordField(false, false))
-	add(fDentry, keywordField(false, false))
 	add(fInode, keywordField(false, false))
 	add(fKind, keywordField(true, false))
 	add(fExt, keywordField(false, false))
@@ -103,7 +100,6 @@ func newMapping() mapping.IndexMapping {
 	add(fMime, storedOnly())
 	add(fSize, numericField(true))
 	add(fMtime, dateField(true))
-	add(fCtime, dateField(false))
 	add(fNameSort, keywordField(false, true))
 	add(fXattr, textField(analyzerWords, false, true))
 	add(fTag, textField(analyzerWords, true, true))

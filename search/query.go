@@ -251,15 +251,15 @@ func allOf(qs []query.Query) query.Query {
 var metaFields = []string{fCamera, fLens, fArtist, fAlbum, fTitle, fGenre, fTag, fXattr}
 
 // nameWord is one word against a name: exact word, word prefix,
-// substring (trigrams) and, for long words, one or two typos.
+// substring (word suffixes) and, for long words, one or two typos.
 func (cp *compiler) nameWord(w string, isPrefix bool) []query.Query {
 	n := utf8.RuneCountInString(w)
 	qs := []query.Query{prefix(fName, w, 3)}
 	if !isPrefix {
 		qs = append(qs, term(fName, w, 5))
 	}
-	if g := grams(w); len(g) > 0 {
-		qs = append(qs, phrase(fGrams, g, 1.5))
+	if utf8.RuneCountInString(w) >= 3 {
+		qs = append(qs, prefix(fSuffix, w, 1.5)) // a substring of a word
 	}
 	if !isPrefix && n >= 5 {
 		qs = append(qs, cp.fuzzy(fName, w, 0.5))
@@ -331,11 +331,12 @@ func (cp *compiler) plainWords(v string, isPrefix bool) query.Query {
 func (cp *compiler) clauseQuery(c clause) (query.Query, error) {
 	switch c.field {
 	case "":
-		return cp.textClause(c, nil, []string{fName, fPath, fTitle, fAlbum, fArtist})
+		return cp.textClause(c, nil, []string{fName, fTitle, fAlbum, fArtist})
 	case "name":
 		return cp.textClause(c, func(w string, p bool) query.Query { return anyOf(cp.nameWord(w, p)...) }, []string{fName})
 	case "path":
-		return cp.textClause(c, cp.fieldWord(fPath), []string{fPath})
+		c.phrase = false // path has no positions: its words must all match
+		return cp.textClause(c, cp.fieldWord(fPath), nil)
 	case "text", "content":
 		return cp.textClause(c, cp.fieldWord(fText), nil)
 	case "camera", "lens", "artist", "album", "title", "genre", "tag", "xattr":
@@ -350,8 +351,6 @@ func (cp *compiler) clauseQuery(c clause) (query.Query, error) {
 		return sizeQuery(c.value)
 	case "modified", "mtime", "date":
 		return dateQuery(fMtime, c.value)
-	case "changed", "ctime":
-		return dateQuery(fCtime, c.value)
 	case "taken":
 		return dateQuery(fTaken, c.value)
 	case "duration":
@@ -434,11 +433,6 @@ func (cp *compiler) textClause(c clause, one func(string, bool) query.Query, wor
 	}
 	if c.field == "" || c.field == "text" || c.field == "content" {
 		qs = append(qs, phrase(fText, words(c.value, false), 3))
-	}
-	if c.field == "" || c.field == "name" {
-		if g := grams(c.value); len(g) > 0 {
-			qs = append(qs, phrase(fGrams, g, 1))
-		}
 	}
 	return anyOf(qs...), nil
 }

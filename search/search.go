@@ -87,7 +87,7 @@ type HitMetadata struct {
 }
 
 var sortFields = map[string][]string{
-	"": {"-_score", fNameSort}, "relevance": {"-_score", fNameSort},
+	"": {"-_score"}, "relevance": {"-_score"}, // a secondary key would load doc values of every hit
 	"name": {fNameSort, "_id"}, "-name": {"-" + fNameSort, "_id"},
 	"size": {fSize, fNameSort}, "-size": {"-" + fSize, fNameSort},
 	"date": {fMtime, fNameSort}, "-date": {"-" + fMtime, fNameSort},

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
 )
 
 // The index's files: this file is the one place that creates, opens and
@@ -21,6 +23,7 @@ import (
 var (
 	keyFormat = []byte("cf_format") // FormatVersion
 	keyFeed   = []byte("cf_feed")   // feedMark: the feed epoch and last sequence number indexed
+	keyClosed = []byte("cf_closed") // when the index was last closed cleanly
 )
 
 // openStore opens the index in dir, or creates it when it is missing,
@@ -31,7 +34,7 @@ func openStore(dir string, log *slog.Logger) (idx bleve.Index, rebuilt string, e
 		idx, err := createStore(dir)
 		return idx, "missing", err
 	}
-	idx, err = bleve.Open(dir)
+	idx, err = bleve.OpenUsing(dir, runtimeConfig())
 	if err == nil {
 		f, ferr := idx.GetInternal(keyFormat)
 		if ferr == nil && string(f) == FormatVersion {
@@ -66,11 +69,22 @@ func openMemStore() (bleve.Index, string, error) {
 	return idx, "memory only", nil
 }
 
+// runtimeConfig: batches return once they are searchable, not once they
+// are on disk (scorch persists them in the background). The index is
+// derived data: what a crash loses, the start-up resync (a new feed
+// epoch) puts back, and the feed mark is written in the same segments as
+// the documents, so it is never ahead of them.
+func runtimeConfig() map[string]interface{} {
+	return map[string]interface{}{"unsafe_batch": true}
+}
+
 func createStore(dir string) (bleve.Index, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("search index dir: %w", err)
 	}
-	idx, err := bleve.New(dir, newMapping())
+	// Created with safe batches, so that the mapping and the format are on
+	// disk before anything else; then reopened for unsafe ones.
+	idx, err := bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create search index %s: %w", dir, err)
 	}
@@ -78,8 +92,38 @@ func createStore(dir string) (bleve.Index, error) {
 		idx.Close()
 		return nil, fmt.Errorf("create search index %s: %w", dir, err)
 	}
+	if err := idx.Close(); err != nil {
+		return nil, fmt.Errorf("create search index %s: %w", dir, err)
+	}
+	idx, err = bleve.OpenUsing(dir, runtimeConfig())
+	if err != nil {
+		return nil, fmt.Errorf("open new search index %s: %w", dir, err)
+	}
 	return idx, nil
 }
+
+// closeStore waits until every batch written is on disk (unsafe batches
+// are persisted in the background, and Close drops what is not), then
+// closes the index.
+func closeStore(idx bleve.Index, log *slog.Logger) error {
+	b := idx.NewBatch()
+	done := make(chan error, 1)
+	b.SetPersistedCallback(func(err error) { done <- err })
+	b.SetInternal(keyClosed, []byte(time.Now().UTC().Format(time.RFC3339)))
+	if err := idx.Batch(b); err == nil {
+		select {
+		case err := <-done:
+			if err != nil {
+				log.Warn("search index not fully written at close; the next start catches up", "err", err)
+			}
+		case <-time.After(closeTimeout):
+			log.Warn("search index still writing at close; the next start catches up")
+		}
+	}
+	return idx.Close()
+}
+
+const closeTimeout = 30 * time.Second
 
 // removeStore deletes an index directory (only one that looks like a
 // bleve index or is empty: a wrong --data-dir must not cost other files).
