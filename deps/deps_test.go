@@ -23,9 +23,10 @@ var essential = wordSet(`sh bash dash cat chmod chown cp date dd df dirname base
 
 // own are the project's own programs: the Go toolchain that builds it and
 // the binaries it builds (cmd/clusterf, bench/quicsink, bench/httpbench,
-// and the integration test binary, which the POSIX differential driver
-// runs again as its child: posixdiff.test).
-var own = wordSet(`go gofmt clusterf quicsink httpbench posixdiff.test engines.test`)
+// and the test binaries that run themselves again as a child: the POSIX
+// differential driver's posixdiff.test, and the kill -9 tests of
+// chunk/engines, chunk/rawfile and crdt).
+var own = wordSet(`go gofmt clusterf quicsink httpbench posixdiff.test engines.test rawfile.test crdt.test`)
 
 // installer is the package manager scripts/deps.sh installs with (apt,
 // Priority required on Debian and Ubuntu); deps.sh checks for it first.
@@ -53,7 +54,11 @@ var dynamicSites = map[string][]string{
 	// atrestbench: the clusterf binary of -clusterf (the FUSE case).
 	"bench/atrestbench/main.go:main": {"clusterf"},
 	// The crash test re-executes its own test binary as the child it kills.
-	"chunk/engines/crash_test.go:TestCrash": {"engines.test"},
+	"chunk/engines/crash_test.go:TestCrash":               {"engines.test"},
+	"chunk/rawfile/lazy_test.go:TestPutLazySurvivesKill9": {"rawfile.test"},
+	"crdt/journal_test.go:TestJournalSurvivesKill9":       {"crdt.test"},
+	// Host.Wrap() (nsenter) then the built clusterf binary's search command.
+	"integration/search_test.go:TestSearchCluster": {"nsenter", "clusterf"},
 	// The path needTool found with exec.LookPath (that call is checked).
 	"webdav/cadaver_test.go:TestCadaver": {"cadaver"},
 	"webdav/davfs_test.go:TestDavfs":     {"mount.davfs"},
