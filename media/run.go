@@ -186,9 +186,10 @@ func (r *run) consume(rd *fmp4Reader) (int, []byte, error) {
 	if err != nil {
 		return -1, nil, err
 	}
-	if err := j.setInit(init); err != nil {
-		return -1, nil, err
-	}
+	// A run that ends before its first fragment (started past the end of
+	// a truncated source) may write a header without the encoder's
+	// configuration: its init matters only once a fragment comes.
+	initErr := j.setInit(init)
 	cur, n := -1, j.p.count()
 	var buf []byte
 	for {
@@ -207,6 +208,9 @@ func (r *run) consume(rd *fmp4Reader) (int, []byte, error) {
 			}
 			if idx > r.start || t > j.p.bounds[r.start]+j.p.tol {
 				return -1, nil, errLandedLate
+			}
+			if initErr != nil {
+				return -1, nil, initErr
 			}
 			cur = idx
 		}
