@@ -58,6 +58,7 @@ type engine struct {
 
 	retries map[string]time.Time // rel -> when to look again
 	refused bool
+	ignore  string // what the ignore file looked like when last read (ignoreStamp)
 }
 
 func newEngine(cfg PairConfig, fs *replica.FS, self crdt.NodeID, runID, stateFile string, seal Sealer, log *slog.Logger) *engine {
@@ -224,6 +225,9 @@ func (e *engine) runRound(ctx context.Context) {
 	e.refused = false
 	_, full := dirty[""]
 	full = full && dirty[""]
+	if e.ignoreChanged() {
+		dirty[""], full = true, true // newly included paths are found by a full scan
+	}
 	e.setState(map[bool]string{true: StateScanning, false: StateSyncing}[full], "")
 	e.round = &round{again: map[string]bool{}}
 	rels := make([]string, 0, len(dirty))
@@ -352,6 +356,7 @@ func (e *engine) open(ctx context.Context) error {
 		return fmt.Errorf("local folder %s is missing or not a directory (unmounted?): %w", e.cfg.Local, err)
 	}
 	e.loc.close() // rounds open it while they run
+	e.ignore = ignoreStamp(e.cfg.Local)
 	if e.ex, err = newExcluder(e.cfg.Excludes, e.cfg.Local); err != nil {
 		e.closeSides()
 		return fmt.Errorf("read %s: %w", filepath.Join(e.cfg.Local, IgnoreFile), err)

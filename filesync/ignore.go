@@ -3,10 +3,12 @@ package filesync
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/clusterf/clusterf/replica"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
@@ -84,4 +86,34 @@ func (x *excluder) excludedPath(rel string, dir bool) bool {
 		}
 	}
 	return x.excluded(rel, dir)
+}
+
+// ignoreStamp describes the local root's ignore file ("" if there is none
+// or it cannot be read), to notice when it changes.
+func ignoreStamp(localRoot string) string {
+	fi, err := os.Stat(filepath.Join(localRoot, IgnoreFile))
+	if err != nil {
+		return ""
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return fmt.Sprint(st.Dev, st.Ino, st.Size, st.Mtim.Nano(), st.Ctim.Nano())
+}
+
+// ignoreChanged reads the ignore file again when it changed since it was
+// last read and reports whether it did (a round then scans in full). One
+// that cannot be read keeps the patterns read before, and says so.
+func (e *engine) ignoreChanged() bool {
+	now := ignoreStamp(e.cfg.Local)
+	if now == e.ignore {
+		return false
+	}
+	x, err := newExcluder(e.cfg.Excludes, e.cfg.Local)
+	if err != nil {
+		e.stat.setError(IgnoreFile, fmt.Errorf("read again: %w; the patterns read before still apply", err))
+		return false
+	}
+	e.stat.clearError(IgnoreFile)
+	e.ignore, e.ex = now, x
+	e.log.Info("sync: " + IgnoreFile + " changed; its patterns apply from now on")
+	return true
 }

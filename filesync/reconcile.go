@@ -3,6 +3,7 @@ package filesync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -316,8 +317,60 @@ func (e *engine) both(ctx context.Context, rel string, l, c *entry, n *bnode, de
 		e.st.set(rel, r)
 		e.ok(rel)
 	default:
-		e.conflict(ctx, rel, l, c, n)
+		if same, h, err := e.sameContent(ctx, rel, l, c); err != nil {
+			e.fail(rel, err) // never a conflict copy made because a read failed
+		} else if same {
+			e.settleSame(ctx, rel, l, c, h)
+		} else {
+			e.conflict(ctx, rel, l, c, n)
+		}
 	}
+}
+
+// sameContent reports whether two files of the same size hold the same
+// bytes (hashing both): the quick check failed only on the mtime (a tree
+// copied to both sides without its times, a filesystem with coarser
+// timestamps, or a copy whose base a kill -9 kept from being written).
+func (e *engine) sameContent(ctx context.Context, rel string, l, c *entry) (bool, [32]byte, error) {
+	if l.kind != kindFile || c.kind != kindFile || l.size != c.size {
+		return false, [32]byte{}, nil
+	}
+	lh, err := e.hashLocal(rel)
+	if err != nil {
+		return false, lh, err
+	}
+	ch, err := e.hashCluster(ctx, rel)
+	if err != nil {
+		return false, lh, fmt.Errorf("cluster %s: %w", e.cl.full(rel), err)
+	}
+	return lh == ch, lh, nil
+}
+
+// settleSame records a file both sides hold with equal content: the side
+// that would win a conflict (the source of a one-way pair, the newer
+// mtime both ways) gives the other its mode and mtime; nothing is copied.
+func (e *engine) settleSame(ctx context.Context, rel string, l, c *entry, h [32]byte) {
+	push := e.cfg.Mode == Import || e.cfg.Mode == Both && l.mtime > c.mtime
+	src, dst := c, l
+	if push {
+		src, dst = l, c
+	}
+	made := dst
+	// A read-only conflict version in the cluster is recorded as it is.
+	if c.ref.Version.IsZero() && (dst.mode != src.mode || dst.mtime != src.mtime) {
+		var err error
+		if push {
+			made, err = e.cl.setAttr(ctx, rel, src)
+		} else {
+			made, err = e.loc.setAttr(rel, src)
+		}
+		if err != nil {
+			e.fail(rel, err)
+			return
+		}
+	}
+	e.recordPair(rel, src, made, push, record{Kind: kindFile, Hash: h})
+	e.ok(rel)
 }
 
 // conflict keeps both versions: the loser moves aside under the cluster's

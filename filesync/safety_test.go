@@ -284,3 +284,106 @@ func setImmutable(t *testing.T, p string, on bool) {
 
 // fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h (chattr +i).
 const fsImmutableFL = 0x00000010
+
+// TestSameContentNoConflict: with no base (a tree copied to both sides
+// without its times, or a copy a kill -9 kept from being recorded), files
+// that differ only in mtime are hashed and recorded as equal, the winner's
+// mtime given to the other side, with no copy and no conflict copy; files
+// of the same size with other bytes are still kept both.
+func TestSameContentNoConflict(t *testing.T) {
+	old := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	for _, tc := range []struct {
+		mode      Mode
+		localWins bool
+	}{{Import, true}, {Export, false}, {Both, false}} { // the cluster's copy is newer
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			e := newEnv(t)
+			e.write("same.txt", "identical")
+			e.write("other.txt", "aaaa")
+			os.Chtimes(filepath.Join(e.local, "same.txt"), old, old)
+			e.put("/s/same.txt", "identical")
+			e.put("/s/other.txt", "bbbb")
+			st := e.mustOnce(tc.mode, "/s")
+			// Only other.txt's versions travel (4 bytes each): same.txt is not copied.
+			if st.Conflicts != 1 || st.BytesDone > 8 {
+				t.Fatalf("first pass: %+v", st)
+			}
+			a, err := e.fs.Walk(context.Background(), "/s/same.txt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			lm := lstat(t, filepath.Join(e.local, "same.txt")).Mtim.Nano()
+			if lm != a.Mtime.UnixNano() || (lm == old.UnixNano()) != tc.localWins {
+				t.Fatalf("mtimes after the pass: local %v, cluster %v (old %v)", time.Unix(0, lm), a.Mtime, old)
+			}
+			for side, tree := range map[string]map[string]string{"folder": localTree(t, e.local), "cluster": e.clusterTree("/s")} {
+				for name := range tree {
+					if strings.HasPrefix(name, "same.") && name != "same.txt" {
+						t.Errorf("%s: a conflict copy of equal content: %v", side, tree)
+					}
+				}
+			}
+			if st := e.mustOnce(tc.mode, "/s"); st.FilesDone != 0 || st.Conflicts != 0 || st.Deleted != 0 {
+				t.Fatalf("second pass: %+v", st)
+			}
+		})
+	}
+}
+
+// TestIgnoreFileReread: a changed .clusterfignore applies while the pair
+// runs (import: its fsnotify event; export: the next round): newly
+// included paths are synced, newly excluded ones are left alone on both
+// sides (never deleted).
+func TestIgnoreFileReread(t *testing.T) {
+	for _, mode := range []Mode{Import, Export} {
+		t.Run(mode.String(), func(t *testing.T) {
+			e := newEnv(t)
+			e.write(IgnoreFile, "later/\n")
+			e.write("keep/a", "a")
+			e.write("later/b", "b")
+			e.put("/r/keep/a", "a")
+			e.put("/r/later/b", "b")
+			if err := e.m.Add(PairConfig{Local: e.local, Cluster: "/r", Mode: mode}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			e.m.Start(ctx)
+			defer func() { cancel(); e.m.Close() }()
+			id := e.m.Pairs()[0].ID
+			eventually(t, "first scan", func() string {
+				if st, _ := e.m.Pair(id); st.Scans == 0 || st.State != StateIdle {
+					return "not idle"
+				}
+				return ""
+			})
+			// Now later/ is synced and keep/ is excluded.
+			e.write(IgnoreFile, "keep/\n")
+			e.write("later/new", "from the folder")
+			e.put("/r/later/remote", "from the cluster")
+			e.write("keep/local-only", "x")
+			e.put("/r/keep/cluster-only", "y")
+			want := "later/new"
+			if mode == Export {
+				want = "later/remote"
+			}
+			eventually(t, want+" synced after the ignore file changed", func() string {
+				lt, ct := localTree(t, e.local), e.clusterTree("/r")
+				if lt[want] == "" || ct[want] == "" {
+					return "not yet"
+				}
+				return ""
+			})
+			st, _ := e.m.Pair(id)
+			if st.Conflicts != 0 || st.Deleted != 0 || len(st.Errors) != 0 {
+				t.Fatalf("%+v", st)
+			}
+			lt, ct := localTree(t, e.local), e.clusterTree("/r")
+			if ct["keep/local-only"] != "" || lt["keep/cluster-only"] != "" {
+				t.Errorf("a newly excluded path was synced: folder %v, cluster %v", lt, ct)
+			}
+			if lt["keep/a"] != "a" || ct["keep/a"] != "a" || lt["later/b"] != "b" || ct["later/b"] != "b" {
+				t.Errorf("a path was lost: folder %v, cluster %v", lt, ct)
+			}
+		})
+	}
+}

@@ -56,14 +56,15 @@ func (e *engine) startWatcher(ctx context.Context, wg *sync.WaitGroup) error {
 
 func (e *engine) onEvent(ev fsnotify.Event) {
 	rel, ok := e.localRel(ev.Name)
+	if ok && rel == IgnoreFile {
+		e.mark("", false) // the round reads it again (ignoreChanged) and scans in full
+		return
+	}
 	if !ok || internal(rel) {
 		return
 	}
 	if ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) {
 		e.watcher.Remove(ev.Name) // a moved directory is watched again at its new path
-	}
-	if rel == IgnoreFile {
-		return
 	}
 	e.mark(rel, false)
 }

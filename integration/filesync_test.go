@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -24,7 +25,24 @@ func syncNode(t *testing.T, opts NodeOptions, args ...string) (*Node, string) {
 	t.Helper()
 	port := freeTCPPort(t)
 	opts.ExtraArgs = append(append(opts.ExtraArgs, "--http-port", strconv.Itoa(port)), args...)
-	return StartNode(t, opts), "http://127.0.0.1:" + strconv.Itoa(port)
+	n, base := StartNode(t, opts), "http://127.0.0.1:"+strconv.Itoa(port)
+	waitAPI(t, base)
+	return n, base
+}
+
+// waitAPI waits for the node's HTTP API: StartNode returns once the mount
+// answers, and the node opens its search index before it listens, so a
+// CLI run at once could find no API yet.
+func waitAPI(t *testing.T, base string) {
+	t.Helper()
+	eventually(t, time.Minute, "the node's HTTP API answers", func() string {
+		resp, err := http.Get(base + "/status")
+		if err != nil {
+			return err.Error()
+		}
+		resp.Body.Close()
+		return ""
+	})
 }
 
 // syncPairs reads GET /api/sync (nil while the node's HTTP is not up yet).
@@ -246,6 +264,70 @@ func TestSyncKill9MidImport(t *testing.T) {
 		t.Errorf("after the restart: %+v", st)
 	}
 	requireSameTree(t, "mount vs folder after kill -9 and restart", takeSnapshot(t, src), takeSnapshot(t, filepath.Join(n.Mountpoint(), "big")), true)
+}
+
+// TestSyncKill9MidExport: the same for an export: killed with SIGKILL in
+// the middle of mirroring a large cluster folder, the folder holds only
+// whole files under their names (the rest was never visible), and after
+// the restart only the rest is copied, with no conflict copies or deletes.
+func TestSyncKill9MidExport(t *testing.T) {
+	const files, size = 100, 2 << 20
+	n, base := syncNode(t, NodeOptions{})
+	src := filepath.Join(n.Mountpoint(), "big")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	content := func(i int) []byte { return randomBytes(size, byte(i)) }
+	for i := range files {
+		writeFileSync(t, filepath.Join(src, fmt.Sprintf("f%03d.bin", i)), content(i), 0o644)
+	}
+	dst := filepath.Join(t.TempDir(), "mirror")
+	n.opts.ExtraArgs = append(n.opts.ExtraArgs, "--export-dir", dst, "--cluster-dir", "/big")
+	// Killed as soon as 10 files are in the folder (watched directly: the
+	// export is faster than polling its status).
+	visible := func() []string {
+		ents, _ := os.ReadDir(dst)
+		var out []string
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "f") && strings.HasSuffix(e.Name(), ".bin") {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	n.Restart()
+	for deadline := time.Now().Add(2 * time.Minute); len(visible()) < 10; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the export did not start: %v", visible())
+		}
+	}
+	n.Kill9()
+	names := visible()
+	if len(names) >= files {
+		t.Fatalf("the export was complete before the kill (%d files): nothing to resume", len(names))
+	}
+	for _, name := range names {
+		var i int
+		fmt.Sscanf(name, "f%03d.bin", &i)
+		if b, err := os.ReadFile(filepath.Join(dst, name)); err != nil || !bytes.Equal(b, content(i)) {
+			t.Errorf("after kill -9: %s is visible under its name but not whole (%d bytes, %v)", name, len(b), err)
+		}
+	}
+	all, _ := os.ReadDir(dst)
+	done := int64(len(names)) * size
+	t.Logf("killed with %d whole files in the folder (%d entries in all, temporaries included)", len(names), len(all))
+	n.Restart()
+	waitAPI(t, base)
+	st := waitPair(t, base, 2*time.Minute, "export resumed and finished", idle)
+	total := int64(files * size)
+	t.Logf("after the restart: %d bytes copied (of %d; %d in the folder before the kill)", st.BytesDone, total, done)
+	if st.BytesDone > total-done {
+		t.Errorf("the restart copied %d bytes: more than the %d not in the folder before the kill", st.BytesDone, total-done)
+	}
+	if st.Conflicts != 0 || st.Deleted != 0 || st.Files != files {
+		t.Errorf("after the restart: %+v", st)
+	}
+	requireSameTree(t, "folder vs mount after kill -9 and restart", takeSnapshot(t, src), takeSnapshot(t, dst), true)
 }
 
 // TestSyncGoTreeRoundTrip: Go's own source tree (a real tree no one here
