@@ -83,13 +83,11 @@ func TestEncryptedNodeInCluster(t *testing.T) {
 	t.Logf("%d chunks on all three nodes after %v", len(all), took)
 	grepDir(t, enc.NodeDir(), map[string][]byte{"the marker": []byte(encMark)})
 
-	// Damage every chunk of the encrypted node: reads there fail over to
-	// the plain holders, and the integrity check puts good copies back.
+	// Damage every chunk of the encrypted node: the integrity check finds
+	// the copies that fail authentication and repairs them from the plain
+	// holders (run before anything reads them: a read that meets a bad
+	// copy makes the node verify and replace its copies by itself).
 	corruptChunks(t, enc)
-	requireContent(t, filepath.Join(enc.Mountpoint(), "from-plain.bin"), fromPlain)
-	if !strings.Contains(enc.Stderr(), "corrupt") {
-		t.Errorf("the encrypted node did not log the corruption")
-	}
 	out := apiCall(t, net.Hosts[2], "POST", "/api/integrity-check", "")
 	if !strings.Contains(out, `"repaired":`) || strings.Contains(out, `"repaired":0`) {
 		t.Fatalf("integrity check did not repair: %s", out)
@@ -98,6 +96,29 @@ func TestEncryptedNodeInCluster(t *testing.T) {
 	if !strings.Contains(out, `"success":true`) || !strings.Contains(out, `"corrupt":[]`) {
 		t.Fatalf("after repair the integrity check still fails: %s", out)
 	}
+	requireContent(t, filepath.Join(enc.Mountpoint(), "from-enc.bin"), fromEnc)
+
+	// Damage them again: reads there fail over to the plain holders, and
+	// the node replaces its bad copies (by itself or by the check).
+	corruptChunks(t, enc)
+	requireContent(t, filepath.Join(enc.Mountpoint(), "from-plain.bin"), fromPlain)
+	requireContent(t, filepath.Join(enc.Mountpoint(), "from-enc.bin"), fromEnc)
+	if !strings.Contains(enc.Stderr(), "failed authentication") {
+		t.Errorf("the encrypted node did not log the corruption")
+	}
+	eventually(t, 60*time.Second, "the encrypted node's copies good again", func() string {
+		out := apiCall(t, net.Hosts[2], "POST", "/api/integrity-check", "")
+		if !strings.Contains(out, `"success":true`) || !strings.Contains(out, `"corrupt":[]`) ||
+			!strings.Contains(out, fmt.Sprintf(`"chunks_checked":%d,`, len(all))) {
+			return out
+		}
+		for id, c := range encCopies(t, enc, keys, p0, p1) {
+			if c < 3 {
+				return fmt.Sprintf("chunk %s has %d copies", id[:8], c)
+			}
+		}
+		return ""
+	})
 
 	// Lose the encrypted node's chunks altogether: repair fetches them back.
 	enc.Stop()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clusterf/clusterf/atrest"
 )
 
 // cache is the node-local cache of segments, init segments, thumbnails
@@ -25,9 +27,10 @@ import (
 // disk (the node's chunks come first): a write that would go below is
 // skipped.
 type cache struct {
-	dir string
-	cap int64
-	log *slog.Logger
+	dir   string
+	cap   int64
+	log   *slog.Logger
+	crypt cacheCrypt // at-rest encryption of names and bytes (cache_io.go)
 
 	mu      sync.Mutex
 	used    int64
@@ -52,12 +55,13 @@ const blockSize = 4096
 func blocks(n int64) int64 { return (n + blockSize - 1) / blockSize * blockSize }
 
 // openCache opens (creating) dir, accounts what is there (oldest
-// modification first out) and evicts down to cap.
-func openCache(dir string, cap int64, log *slog.Logger) (*cache, error) {
+// modification first out) and evicts down to cap. With keys (non-nil)
+// entries are sealed and their file names keyed.
+func openCache(dir string, cap int64, log *slog.Logger, keys *atrest.Keys) (*cache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("media cache: %w", err)
 	}
-	c := &cache{dir: dir, cap: cap, log: log, lru: list.New(), idx: map[string]*list.Element{}}
+	c := &cache{dir: dir, cap: cap, log: log, crypt: newCacheCrypt(keys), lru: list.New(), idx: map[string]*list.Element{}}
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("media cache: %w", err)
@@ -92,6 +96,7 @@ func openCache(dir string, cap int64, log *slog.Logger) (*cache, error) {
 
 // get returns a cached entry's bytes and marks it recently used.
 func (c *cache) get(name string) ([]byte, bool) {
+	name = c.crypt.fileName(name)
 	c.mu.Lock()
 	el, ok := c.idx[name]
 	if !ok || el.Value.(*entry).writing {
@@ -102,12 +107,12 @@ func (c *cache) get(name string) ([]byte, bool) {
 	c.lru.MoveToFront(el)
 	c.hits++
 	c.mu.Unlock()
-	b, err := readFile(filepath.Join(c.dir, name))
+	b, err := c.crypt.readFile(filepath.Join(c.dir, name))
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			c.log.Warn("media cache read failed", "entry", name, "err", err)
 		}
-		c.drop(name)
+		c.dropFile(name)
 		return nil, false
 	}
 	now := time.Now()
@@ -117,6 +122,7 @@ func (c *cache) get(name string) ([]byte, bool) {
 
 // has reports whether name is cached (without reading it).
 func (c *cache) has(name string) bool {
+	name = c.crypt.fileName(name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.idx[name]
@@ -126,7 +132,8 @@ func (c *cache) has(name string) bool {
 // put stores data under name, evicting least recently used entries first.
 // It reports whether the entry was stored.
 func (c *cache) put(name string, data []byte) bool {
-	size := blocks(int64(len(data)))
+	name = c.crypt.fileName(name)
+	size := c.entrySize(len(data))
 	if size > c.cap {
 		return false
 	}
@@ -153,7 +160,7 @@ func (c *cache) put(name string, data []byte) bool {
 	c.used += size
 	c.mu.Unlock()
 
-	err := writeFile(filepath.Join(c.dir, name), data)
+	err := c.crypt.writeFile(filepath.Join(c.dir, name), data)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -196,13 +203,20 @@ func (c *cache) removeLocked(el *list.Element) {
 	}
 }
 
-func (c *cache) drop(name string) {
+func (c *cache) drop(name string) { c.dropFile(c.crypt.fileName(name)) }
+
+// dropFile removes the entry stored in file (a name on disk).
+func (c *cache) dropFile(file string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.idx[name]; ok && !el.Value.(*entry).writing {
+	if el, ok := c.idx[file]; ok && !el.Value.(*entry).writing {
 		c.removeLocked(el)
 	}
 }
+
+// entrySize is what an entry of n bytes is accounted: its file's size
+// (sealing adds atrest.Overhead) in whole blocks.
+func (c *cache) entrySize(n int) int64 { return blocks(int64(n + c.crypt.overhead())) }
 
 // usage returns the accounted bytes and the number of entries.
 func (c *cache) usage() (int64, int) {

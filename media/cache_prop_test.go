@@ -10,12 +10,15 @@ import (
 	"testing"
 
 	"pgregory.net/rapid"
+
+	"github.com/clusterf/clusterf/atrest"
 )
 
 // TestCacheProperties: whatever is put, read and dropped, the accounted
 // size stays within the cap, equals what the files take in whole blocks,
 // every indexed entry reads back what was put, and a reopened cache
-// accounts the same entries.
+// accounts the same entries (and, sealed, reads them back). With
+// encryption on or off.
 func TestCacheProperties(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		dir, err := os.MkdirTemp("", "media-cache-prop-")
@@ -25,7 +28,11 @@ func TestCacheProperties(t *testing.T) {
 		defer os.RemoveAll(dir)
 		capacity := int64(rapid.IntRange(1, 64).Draw(rt, "blocks")) * blockSize
 		log := slog.New(slog.DiscardHandler)
-		c, err := openCache(dir, capacity, log)
+		var keys *atrest.Keys
+		if rapid.Bool().Draw(rt, "sealed") {
+			keys = atrest.KeysFromMaster([32]byte{7})
+		}
+		c, err := openCache(dir, capacity, log, keys)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -37,7 +44,7 @@ func TestCacheProperties(t *testing.T) {
 				data := bytes.Repeat([]byte{byte(i)}, rapid.IntRange(0, 40_000).Draw(rt, "size"))
 				if c.put(name, data) {
 					want[name] = data
-				} else if blocks(int64(len(data))) <= capacity {
+				} else if c.entrySize(len(data)) <= capacity {
 					rt.Fatalf("put of %d bytes refused with a cap of %d", len(data), capacity)
 				}
 			case 1:
@@ -56,12 +63,17 @@ func TestCacheProperties(t *testing.T) {
 			}
 		}
 		used, n := c.usage()
-		c2, err := openCache(dir, capacity, log)
+		c2, err := openCache(dir, capacity, log, keys)
 		if err != nil {
 			rt.Fatal(err)
 		}
 		if u2, n2 := c2.usage(); u2 != used || n2 != n {
 			rt.Fatalf("reopened: %d bytes in %d entries, was %d in %d", u2, n2, used, n)
+		}
+		for name, data := range want {
+			if b, ok := c2.get(name); ok && !bytes.Equal(b, data) {
+				rt.Fatalf("reopened: %s reads back %d bytes, %d were put", name, len(b), len(data))
+			}
 		}
 	})
 }

@@ -59,7 +59,8 @@
 // mtime — the REST API's ETag), with a hard cap (Config.CacheSize) that
 // in-flight writes count against and LRU eviction. writeFile and
 // readFile (cache_io.go) are the only functions that touch the cache's
-// bytes: at-rest encryption seals it there.
+// bytes: with Config.Keys (an encrypted node) they seal every entry, and
+// file names are keyed hashes of the entry names.
 //
 // # Processes
 //

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clusterf/clusterf/atrest"
 	"github.com/clusterf/clusterf/replica"
 )
 
@@ -38,6 +39,11 @@ type Config struct {
 	CacheDir string
 	// CacheSize is the cache's hard cap in bytes (0: DefaultCacheSize).
 	CacheSize int64
+	// Keys, when not nil, seal the cache at rest (the node's keys with
+	// --encryption-key): every entry is an authenticated record under the
+	// cache's own subkey, file names are keyed hashes. An entry that fails
+	// to open is dropped and made again, never served.
+	Keys *atrest.Keys
 	// MaxTranscodes bounds concurrent ffmpeg runs for streams (0: the
 	// number of cores); beyond it a new stream is refused with BusyError.
 	MaxTranscodes int
@@ -135,7 +141,7 @@ func New(cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c, err := openCache(cfg.CacheDir, cfg.CacheSize, log)
+	c, err := openCache(cfg.CacheDir, cfg.CacheSize, log, cfg.Keys)
 	if err != nil {
 		return nil, err
 	}

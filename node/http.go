@@ -117,6 +117,7 @@ func (n *Node) startHTTP(ctx context.Context) error {
 		FS:            n.FS,
 		CacheDir:      filepath.Join(n.Dir, "media-cache"),
 		CacheSize:     n.cfg.MediaCacheSize,
+		Keys:          n.keys,
 		MaxTranscodes: n.cfg.MediaTranscodes,
 		Auto:          n.cfg.MediaAuto,
 		Registry:      reg,
