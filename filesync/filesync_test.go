@@ -86,3 +86,39 @@ func TestExportOnce(t *testing.T) {
 		t.Fatalf("second export copied %d bytes", st.BytesDone)
 	}
 }
+
+// TestAttributeChangesCopyNothing: a touch (new mtime, same bytes) and a
+// chmod reach the other side as attribute changes, both ways, with no
+// byte copied (the content is hashed against the base's hash).
+func TestAttributeChangesCopyNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.write("a.txt", "alpha")
+	e.write("b.txt", "beta")
+	e.mustOnce(Both, "/attr")
+	mt := time.Date(2021, 5, 6, 7, 8, 9, 10000, time.UTC)
+	os.Chtimes(filepath.Join(e.local, "a.txt"), mt, mt)
+	os.Chmod(filepath.Join(e.local, "b.txt"), 0o640)
+	if st := e.mustOnce(Both, "/attr"); st.BytesDone != 0 || st.FilesDone != 0 || st.Conflicts != 0 {
+		t.Fatalf("local touch and chmod: %+v", st)
+	}
+	a, _ := e.fs.Walk(ctx, "/attr/a.txt")
+	b, _ := e.fs.Walk(ctx, "/attr/b.txt")
+	if !a.Mtime.Equal(mt) || b.Mode != 0o640 {
+		t.Fatalf("cluster: a.txt mtime %v, b.txt mode %o", a.Mtime, b.Mode)
+	}
+	// The other way: the cluster's touch and chmod.
+	mt2, m := mt.Add(time.Hour), uint32(0o600)
+	if _, err := e.fs.SetAttr(ctx, a.Ref, replica.SetAttrIn{Mtime: &mt2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fs.SetAttr(ctx, b.Ref, replica.SetAttrIn{Mode: &m}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.mustOnce(Both, "/attr"); st.BytesDone != 0 || st.FilesDone != 0 || st.Conflicts != 0 {
+		t.Fatalf("cluster touch and chmod: %+v", st)
+	}
+	if la, lb := lstat(t, filepath.Join(e.local, "a.txt")), lstat(t, filepath.Join(e.local, "b.txt")); la.Mtim.Nano() != mt2.UnixNano() || lb.Mode&0o777 != 0o600 {
+		t.Fatalf("folder: a.txt mtime %v, b.txt mode %o", time.Unix(0, la.Mtim.Nano()), lb.Mode&0o777)
+	}
+}

@@ -13,7 +13,7 @@ const clusterKinds = new Set(['peer_up', 'peer_unreachable', 'peer_down', 'repai
 function useMonitorData() {
   const [d, setD] = useState({});
   const [error, setError] = useState(null);
-  const parts = { status: '/status', stats: '/api/cluster-stats', members: '/api/members', parts: '/api/partition-stats', under: '/api/under-replicated' };
+  const parts = { status: '/status', stats: '/api/cluster-stats', members: '/api/members', parts: '/api/partition-stats', under: '/api/under-replicated', sync: '/api/sync' };
   const load = () => Promise.all(Object.entries(parts).map(([k, url]) => get(url).then(
     (v) => { setD((old) => ({ ...old, [k]: v, at: new Date() })); setError(null); },
     (e) => setError(e),
@@ -70,16 +70,58 @@ function Members({ members }) {
   </section>`;
 }
 
+const syncKinds = { idle: 'good', done: 'good', scanning: '', syncing: '', starting: '', refused: 'bad', error: 'bad', failed: 'bad', stopped: 'warn' };
+
+// Sync lists the node's import/export pairs and one-shot jobs (/api/sync):
+// state and why, pending and done, conflicts, the last error per file.
+function Sync({ sync }) {
+  const ps = (sync && sync.pairs) || [];
+  if (ps.length === 0) return null;
+  const arrow = { import: '→', export: '←', both: '↔' };
+  return html`<section aria-labelledby="sync-h">
+    <h2 id="sync-h">Import and export <small>${ps.length} pair${ps.length === 1 ? '' : 's'}</small></h2>
+    <div class="table-wrap"><table class="members" id="sync">
+      <thead><tr><th scope="col">Local folder</th><th scope="col"></th><th scope="col">Cluster folder</th><th scope="col">State</th>
+        <th scope="col" class="num">Pending</th><th scope="col" class="num">Copied</th><th scope="col" class="num">In step</th>
+        <th scope="col" class="num">Renamed</th><th scope="col" class="num">Deleted</th><th scope="col" class="num">Conflicts</th>
+        <th scope="col" class="num">Special skipped</th><th scope="col">Last sync</th></tr></thead>
+      <tbody>${ps.map((p) => html`<tr data-pair=${p.id} data-state=${p.state} data-errors=${(p.errors || []).length}>
+        <th scope="row" class="mono">${p.local}</th>
+        <td title=${p.mode + (p.once ? ' (one-shot)' : '')}>${arrow[p.mode] || p.mode}</td>
+        <td class="mono">${p.cluster}</td>
+        <td><${Badge} kind=${syncKinds[p.state] || ''}>${p.state}<//>${p.once ? html` <span class="small muted">one-shot</span>` : ''}
+          ${p.reason ? html`<div class="small" role="status">${p.reason}</div>` : ''}
+          ${(p.warnings || []).map((w) => html`<div class="small warn">${w}</div>`)}
+          ${(p.errors || []).length ? html`<details class="sync-errors"><summary class="warn">${p.errors.length} file${p.errors.length === 1 ? '' : 's'} failed; retried</summary>
+            <ul class="small mono">${p.errors.map((e) => html`<li>${e.path}: ${e.error} (${e.attempts} attempt${e.attempts === 1 ? '' : 's'})</li>`)}</ul></details>` : ''}</td>
+        <td class="num">${fmtNum(p.files_pending)} files<div class="small">${fmtBytes(p.bytes_pending)}</div></td>
+        <td class="num">${fmtNum(p.files_done)} files<div class="small">${fmtBytes(p.bytes_done)}</div></td>
+        <td class="num">${fmtNum(p.files)}</td>
+        <td class="num">${fmtNum(p.renamed)}</td>
+        <td class="num">${fmtNum(p.deleted)}</td>
+        <td class="num">${fmtNum(p.conflicts)}</td>
+        <td class="num">${fmtNum(p.skipped_special)}</td>
+        <td title=${p.last_sync ? fmtTime(p.last_sync) : ''}>${p.last_sync ? ago(p.last_sync) : '–'}</td>
+      </tr>`)}</tbody>
+    </table></div>
+  </section>`;
+}
+
 function ReplicationFactor({ status, onChanged }) {
   const [value, setValue] = useState('');
   const [msg, setMsg] = useState(null);
-  useEffect(() => { if (status) setValue(String(status.replication_factor)); }, [status && status.replication_factor]);
+  // The field follows the cluster's value until the user edits it: a
+  // refresh that lands while they type (the answer to their previous
+  // change, say) must not overwrite what they typed.
+  const [edited, setEdited] = useState(false);
+  useEffect(() => { if (status && !edited) setValue(String(status.replication_factor)); }, [status && status.replication_factor]);
   if (!status) return null;
   const submit = async (e) => {
     e.preventDefault();
     const n = parseInt(value, 10);
     try {
       await api('PUT', '/api/replication-factor', { replication_factor: n });
+      setEdited(false);
       setMsg({ ok: true, text: `Replication factor set to ${n}; repair starts now.` });
       onChanged();
     } catch (err) {
@@ -88,7 +130,7 @@ function ReplicationFactor({ status, onChanged }) {
   };
   return html`<form class="rf" onSubmit=${submit} aria-label="Replication factor">
     <label for="rf-input">Replication factor</label>
-    <input id="rf-input" type="number" min="1" max="1000" value=${value} onInput=${(e) => setValue(e.target.value)} required />
+    <input id="rf-input" type="number" min="1" max="1000" value=${value} onInput=${(e) => { setValue(e.target.value); setEdited(true); }} required />
     <button type="submit">Set</button>
     <span class="small muted">every chunk is kept on this many storage members</span>
     ${msg ? html`<p class=${msg.ok ? 'ok' : 'error'} role="status">${msg.text}</p>` : ''}
@@ -192,6 +234,7 @@ function App() {
     <${Warnings} status=${st} />
     <${Totals} stats=${d.stats} status=${st} />
     <${Members} members=${d.members} />
+    <${Sync} sync=${d.sync} />
     <div class="cols">
       <div><${ReplicationFactor} status=${st} onChanged=${load} /><${Partitions} parts=${d.parts} under=${d.under} /></div>
       <${Events} events=${events} />
