@@ -72,6 +72,8 @@ type Store struct {
 	syncing bool
 	spos    atomic.Int64 // wpos known durable
 
+	scans int // segments read whole at Open (no usable hint; tests)
+
 	cmu    sync.Mutex // one compaction at a time
 	kick   chan struct{}
 	closed atomic.Bool
@@ -194,6 +196,7 @@ func (s *Store) openSegment(id segID, active bool) (_ *segment, _ []entry, scann
 			}
 		}
 	}
+	s.scans++
 	es, end, err := scan(f)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("scan %s: %w", path, err)

@@ -125,6 +125,55 @@ func TestTornTail(t *testing.T) {
 	}
 }
 
+// TestRestartReadsHints: a restart reads the hint of every sealed segment
+// and scans only the active one (counted); a missing or stale hint makes
+// that segment scanned once and its hint written again.
+func TestRestartReadsHints(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, small)
+	var cs []chunktest.Chunk
+	for i := range 200 {
+		cs = append(cs, chunktest.RandomChunk(uint64(5000+i), 3000))
+	}
+	putAll(t, s, cs)
+	s.Close()
+	nsegs, nhints, _ := segFiles(t, dir)
+	if nsegs < 5 || nhints != nsegs-1 {
+		t.Fatalf("%d segments, %d hints", nsegs, nhints)
+	}
+	s = open(t, dir, small)
+	if s.scans != 1 {
+		t.Fatalf("restart scanned %d of %d segments, want only the active one", s.scans, nsegs)
+	}
+	mustHave(t, s, cs...)
+	first := s.segs[0].path
+	second := s.segs[1].path
+	s.Close()
+
+	if err := os.Remove(first + hintExt); err != nil {
+		t.Fatal(err)
+	}
+	hint, err := os.ReadFile(second + hintExt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(second+hintExt, hint[:len(hint)-3], 0o600); err != nil { // stale / cut
+		t.Fatal(err)
+	}
+	s = open(t, dir, small)
+	if s.scans != 3 {
+		t.Fatalf("restart without two hints scanned %d segments, want 3", s.scans)
+	}
+	mustHave(t, s, cs...)
+	s.Close()
+	s = open(t, dir, small)
+	defer s.Close()
+	if s.scans != 1 {
+		t.Fatalf("the hints were not written again: the next restart scanned %d segments", s.scans)
+	}
+	mustHave(t, s, cs...)
+}
+
 // TestCompaction: deleting most chunks and compacting shrinks the files;
 // what is left reads back, also after reopening, and deleted chunks stay
 // deleted.
