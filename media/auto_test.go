@@ -64,7 +64,7 @@ func TestAutoPrepare(t *testing.T) {
 	e.put("mpeg4-long", "videos/trip/old.avi")
 	e.put("h264-aac-mkv", "videos/film.mkv")
 	e.put("mpeg4-avi", "elsewhere/other.avi")
-	eventually(t, 2*time.Minute, "both files under /videos prepared", func() bool { return e.svc.Stats().AutoPrepared.Load() >= 2 })
+	eventually(t, 5*time.Minute, "both files under /videos prepared", func() bool { return e.svc.Stats().AutoPrepared.Load() >= 2 })
 	close(stop)
 	wg.Wait()
 	if e.svc.Stats().AutoPrepared.Load() != 2 {

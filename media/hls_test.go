@@ -13,7 +13,8 @@ import (
 // joined result must decode without an error, last as long as the
 // source (within one segment) and carry the source's kinds of streams.
 // H.264/AAC in MKV is remuxed: no encoder runs and the video packets are
-// the source's, byte for byte.
+// the source's, byte for byte. Audio files (FLAC, ALAC in M4A, Ogg
+// Vorbis, WAV) stream as AAC; direct_play says which a browser plays.
 func TestFormats(t *testing.T) {
 	cases := []struct {
 		key, name  string
@@ -30,6 +31,9 @@ func TestFormats(t *testing.T) {
 		{key: "vp9-webm", name: "web/clip.webm", kind: "video", rendition: "240p", directPlay: true, video: "h264", audio: "aac"},
 		{key: "mpeg4-avi", name: "old/home video.avi", kind: "video", rendition: "240p", video: "h264", audio: "aac"},
 		{key: "flac", name: "music/song.flac", kind: "audio", rendition: "aac", directPlay: true, audio: "aac"},
+		{key: "alac-m4a", name: "music/lossless.m4a", kind: "audio", rendition: "aac", audio: "aac"},
+		{key: "vorbis-ogg", name: "music/song.ogg", kind: "audio", rendition: "aac", directPlay: true, audio: "aac"},
+		{key: "wav", name: "music/song.wav", kind: "audio", rendition: "aac", directPlay: true, audio: "aac"},
 	}
 	e := newEnv(t, media.Config{})
 	for _, c := range cases {

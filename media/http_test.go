@@ -26,11 +26,12 @@ import (
 	"github.com/clusterf/clusterf/api"
 	"github.com/clusterf/clusterf/media"
 	"github.com/clusterf/clusterf/replica"
+	"github.com/clusterf/clusterf/web"
 )
 
-// env is the REST API (package api) over a media service over a real
-// filesystem core, on a loopback HTTP server: the tests talk HTTP like a
-// player does.
+// env is the REST API (package api, with the dashboard) over a media
+// service over a real filesystem core, on a loopback HTTP server: the
+// tests talk HTTP like a player does.
 type env struct {
 	t   *testing.T
 	svc *media.Service
@@ -41,7 +42,7 @@ type env struct {
 func newEnv(t *testing.T, cfg media.Config) *env {
 	t.Helper()
 	svc := media.NewTestService(t, cfg)
-	srv, err := api.New(api.Config{FS: svc.FS(), Media: svc, Registry: prometheus.NewRegistry()})
+	srv, err := api.New(api.Config{FS: svc.FS(), Media: svc, Registry: prometheus.NewRegistry(), UI: web.Handler()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 // past its viewer, then stops reading ffmpeg (ffmpeg blocks, alive); when
 // the viewer moves on, it goes on and pauses again as far ahead.
 func TestRunPausesAheadOfViewers(t *testing.T) {
-	s := NewTestService(t, Config{})
+	s := NewTestService(t, Config{ViewerTimeout: time.Hour}) // the viewer never leaves, however slow the machine
 	local, _ := GenSource(t, "mpeg4-2min")
 	PutFile(t, s.fs, "v.avi", local)
 	ctx := t.Context()

@@ -14,7 +14,8 @@ import (
 // TestPlayerInChromium plays streams in the player page in a real
 // headless Chromium (hls.js over Media Source Extensions): a remuxed and
 // an encoded one, each until the <video>'s currentTime has advanced, and
-// a seek to 80% that plays on from there.
+// a seek to 80% that plays on from there; then the dashboard's file
+// browser: the video's thumbnail, and its preview playing in the player.
 func TestPlayerInChromium(t *testing.T) {
 	chrome, err := exec.LookPath("chromium")
 	if err != nil {
@@ -42,10 +43,14 @@ func TestPlayerInChromium(t *testing.T) {
 		Error    string  `json:"error"`
 		Duration float64 `json:"duration"`
 	}
+	// page is the JS expression of the player's window: the page itself,
+	// or the dashboard's iframe.
+	page := "window"
 	read := func() state {
-		st, err := chromedp.Run(browser, chromedp.Evaluate[state](`({time: document.getElementById("video").currentTime,
-			duration: document.getElementById("video").duration || 0,
-			mode: (window.clusterfPlayer || {}).mode || "", error: (window.clusterfPlayer || {}).error || ""})`))
+		st, err := chromedp.Run(browser, chromedp.Evaluate[state](`(() => {
+			const w = `+page+`, v = w && w.document.getElementById("video"), p = (w && w.clusterfPlayer) || {};
+			return {time: v ? v.currentTime : 0, duration: (v && v.duration) || 0, mode: p.mode || "", error: p.error || ""};
+		})()`))
 		if err != nil {
 			t.Fatalf("evaluate: %v", err)
 		}
@@ -78,5 +83,41 @@ func TestPlayerInChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 		playsPast(p+" after a seek to 80%", 16.5)
+	}
+
+	// The dashboard: the file browser shows the video's thumbnail, and its
+	// preview opens the player page in an iframe that streams the file.
+	if _, err := chromedp.Run(browser, chromedp.Navigate(e.ts.URL+"/files/v/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	row := `#files tr[data-name="film.mkv"]`
+	waitJS(t, browser, "the thumbnail in the file browser", `(() => { const i = document.querySelector('`+row+` img.thumb');
+		return !!i && i.complete && i.naturalWidth > 0 && i.src.includes('/api/thumbnail/'); })()`)
+	if _, err := chromedp.Run(browser, chromedp.Click(chromedp.CSS(row+` th button`))); err != nil {
+		t.Fatalf("click the video: %v", err)
+	}
+	page = `(() => { const f = document.querySelector('.modal iframe.player'), w = f && f.contentWindow;
+		const v = w && w.document.getElementById("video");
+		if (v && v.paused && w.clusterfPlayer && w.clusterfPlayer.mode) v.play().catch(() => {});
+		return w; })()`
+	playsPast("/v/film.mkv in the dashboard", 1.5)
+}
+
+// waitJS polls the boolean expression js in the browser for up to 60 s.
+func waitJS(t *testing.T, browser context.Context, what, js string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ok, err := chromedp.Run(browser, chromedp.Evaluate[bool](js))
+		if err != nil {
+			t.Fatalf("%s: evaluate: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 60 s: %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

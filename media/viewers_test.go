@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -150,19 +151,43 @@ func TestClientKilledMidStream(t *testing.T) {
 
 // TestTranscodeLimit: with one slot, a second file's stream is refused
 // with 503 and Retry-After while the first plays; once the first viewer
-// left, the second plays.
+// left, the second plays. The first viewer keeps asking for its segment
+// while the second is refused, so it cannot time out meanwhile however
+// slow the machine (CI: a loaded 2-core box).
 func TestTranscodeLimit(t *testing.T) {
-	e := newEnv(t, media.Config{MaxTranscodes: 1, ViewerTimeout: 5 * time.Second})
+	e := newEnv(t, media.Config{MaxTranscodes: 1, ViewerTimeout: 3 * time.Second})
 	e.put("mpeg4-2min", "v/a.avi")
 	e.put("mpeg4-long", "v/b.avi")
 	a := e.open("v/a.avi", "")
+	b := e.open("v/b.avi", "") // probed before the slot is taken
 	e.want(200, a.segs[0])
-	b := e.open("v/b.avi", "")
-	_, resp := e.want(503, b.segs[0])
-	if resp.Header.Get("Retry-After") == "" {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // viewer a watches on
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			e.get(context.Background(), a.segs[0])
+		}
+	}()
+	msg, resp := e.want(503, b.segs[0])
+	close(stop)
+	wg.Wait()
+	if ra := resp.Header.Get("Retry-After"); ra == "" {
 		t.Errorf("503 without Retry-After")
 	}
-	eventually(t, 15*time.Second, "the first viewer timed out and its slot came back", func() bool {
+	if !strings.Contains(string(msg), "transcode slots") {
+		t.Errorf("503 says %s", msg)
+	}
+	if n := e.svc.Status().Transcodes; n != 1 {
+		t.Errorf("%d transcodes running, the limit is 1", n)
+	}
+	eventually(t, 60*time.Second, "the first viewer timed out and its slot came back", func() bool {
 		r, _, err := e.get(context.Background(), b.segs[0])
 		return err == nil && r.StatusCode == 200
 	})

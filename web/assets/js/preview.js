@@ -1,7 +1,7 @@
 // Thumbnails and in-browser previews for the file browser: images, text,
 // audio and video. With the media endpoints (GET /api/ui says which
-// exist), thumbnails come from /api/thumbnail/ and videos open in the
-// player page; without them images are shown from /api/files/ and media
+// exist), thumbnails come from /api/thumbnail/ and audio and video open
+// in the player page; without them images are shown from /api/files/ and media
 // play directly (the browser uses Range requests).
 import { html, useState, useEffect, Modal, ErrorNote, filesURL, encPath, fmtBytes } from '/ui/js/lib.js';
 
@@ -56,6 +56,14 @@ function TextPreview({ e }) {
     ${e.size > textPreviewMax ? html`<p class="small muted">The first ${fmtBytes(textPreviewMax)} of ${fmtBytes(e.size)}.</p>` : ''}`;
 }
 
+// PlayerFrame is the node's player page (/media/player?path=): the file
+// itself when the browser plays it, else its HLS stream (a FLAC, an MKV
+// from a phone, an AVI).
+function PlayerFrame({ e }) {
+  const url = '/media/player?path=' + encodeURIComponent('/' + encPath(e.path));
+  return html`<iframe class="player" title=${'Player: ' + e.name} src=${url} allowfullscreen></iframe>`;
+}
+
 export function Preview({ entry: e, features, onClose }) {
   const k = previewKind(e);
   const src = filesURL(e.path);
@@ -65,11 +73,13 @@ export function Preview({ entry: e, features, onClose }) {
       body = html`<img class="preview" src=${src} alt=${e.name} />`;
       break;
     case 'audio':
-      body = html`<audio controls preload="metadata" src=${src}>Your browser cannot play ${e.content_type}.</audio>`;
+      body = features.player
+        ? html`<${PlayerFrame} e=${e} />`
+        : html`<audio controls preload="metadata" src=${src}>Your browser cannot play ${e.content_type}.</audio>`;
       break;
     case 'video':
       body = features.player
-        ? html`<iframe class="player" title=${'Player: ' + e.name} src=${'/media/player/' + encPath(e.path)} allowfullscreen></iframe>`
+        ? html`<${PlayerFrame} e=${e} />`
         : html`<video class="preview" controls preload="metadata" src=${src}>Your browser cannot play ${e.content_type}.</video>`;
       break;
     case 'text':
