@@ -123,6 +123,57 @@ func TestMediaBinary(t *testing.T) {
 	}
 }
 
+// TestMediaFromNonHolder: two nodes keeping one copy of every chunk; the
+// node that lacks some of a video's chunks probes, streams and thumbnails
+// it anyway: ffprobe and ffmpeg read through the core, which fetches the
+// missing chunks from the other node like any read.
+func TestMediaFromNonHolder(t *testing.T) {
+	net := NewNet(t, 2)
+	n0 := startReplNode(t, net.Hosts[0], "m0")
+	n1 := startReplNode(t, net.Hosts[1], "m1")
+	apiCall(t, net.Hosts[0], "PUT", "/api/partition-sync-interval", `{"partition_sync_interval_seconds": 1}`)
+	apiCall(t, net.Hosts[0], "PUT", "/api/replication-factor", `{"replication_factor": 1}`)
+	video := mediaSource(t, "home.avi", 10, "-c:v", "mpeg4", "-q:v", "2", "-c:a", "libmp3lame")
+	writeFileSync(t, filepath.Join(n0.Mountpoint(), "home.avi"), video, 0o644)
+	eventually(t, 30*time.Second, "the file listed on m1", func() string {
+		if st, err := os.Stat(filepath.Join(n1.Mountpoint(), "home.avi")); err != nil || st.Size() != int64(len(video)) {
+			return fmt.Sprintf("stat: %v", err) // a stat, not a read: m1 must not fetch the chunks yet
+		}
+		return ""
+	})
+	all := chunkCopies(n0, n1)
+	eventually(t, 60*time.Second, "every chunk on its one holder", onHolders(all, 1, n0, n1))
+	missing := 0
+	for id := range all {
+		missing += 1 - chunkCopiesOf(n1, id)
+	}
+	if missing == 0 {
+		t.Fatalf("m1 holds all %d chunks: nothing to fetch", len(all))
+	}
+	t.Logf("m1 lacks %d of the %d chunks of a %d-byte video", missing, len(all), len(video))
+
+	base := NSProxy(t, net.Hosts[1], "127.0.0.1:8080")
+	code, body := httpDo(t, "GET", base+"/api/media/home.avi", nil)
+	var info struct {
+		Kind      string
+		Duration  float64 `json:"duration_seconds"`
+		StreamURL string  `json:"stream_url"`
+	}
+	if code != 200 || json.Unmarshal(body, &info) != nil || info.Kind != "video" || info.Duration < 9.5 {
+		t.Fatalf("probe on m1: %d %s", code, body)
+	}
+	f := filepath.Join(t.TempDir(), "joined.mp4")
+	if err := os.WriteFile(f, fetchHLS(t, base, info.StreamURL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-xerror", "-i", f, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("the stream m1 made does not decode: %v %s", err, out)
+	}
+	if code, body := httpDo(t, "GET", base+"/api/thumbnail/home.avi?size=128", nil); code != 200 || len(body) < 4 || body[0] != 0xFF || body[1] != 0xD8 {
+		t.Errorf("thumbnail on m1: %d, %d bytes", code, len(body))
+	}
+}
+
 // fetchHLS fetches a master playlist, its media playlist, the init segment
 // and every segment, and returns init + segments.
 func fetchHLS(t *testing.T, base, master string) []byte {
