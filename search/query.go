@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
@@ -413,6 +414,9 @@ func (cp *compiler) textClause(c clause, one func(string, bool) query.Query, wor
 	if len(ws) == 0 {
 		if c.field == "" && strings.Trim(c.value, "*") == "" && !c.phrase {
 			return bleve.NewMatchAllQuery(), nil // "*": everything
+		}
+		if strings.IndexFunc(c.value, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0 {
+			return nil, badQuery("%.40q…: words longer than %d bytes are not indexed; search for a part of it", c.value, maxTokenLen)
 		}
 		return nil, badQuery("%q has no letters or digits to search for", c.value)
 	}

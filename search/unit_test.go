@@ -69,6 +69,24 @@ func TestLex(t *testing.T) {
 	}
 }
 
+// A word the index cannot hold (longer than maxTokenLen) is refused with
+// that reason, not as a word without letters.
+func TestOverlongWordRefused(t *testing.T) {
+	cp := &compiler{}
+	for _, q := range []string{strings.Repeat("abcdefghij", 7), "name:" + strings.Repeat("x", maxTokenLen+1)} {
+		_, err := cp.compile(q)
+		if !IsQueryError(err) || !strings.Contains(err.Error(), "not indexed") {
+			t.Errorf("%.20q: %v", q, err)
+		}
+	}
+	if _, err := cp.compile("---"); !IsQueryError(err) || !strings.Contains(err.Error(), "no letters or digits") {
+		t.Errorf("---: %v", err)
+	}
+	if _, err := cp.compile(strings.Repeat("x", maxTokenLen)); err != nil {
+		t.Errorf("a word of maxTokenLen bytes: %v", err)
+	}
+}
+
 func TestRanges(t *testing.T) {
 	for _, c := range []struct {
 		in        string

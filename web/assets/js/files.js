@@ -5,6 +5,7 @@ import {
 } from '/ui/js/lib.js';
 import { Preview, Thumb, previewKind } from '/ui/js/preview.js';
 import { Details } from '/ui/js/details.js';
+import { SearchBox, SearchResults, useSearch } from '/ui/js/search.js';
 
 // The directory shown: the page path after /files/.
 function currentDir() {
@@ -161,6 +162,13 @@ function App() {
   const [drag, setDrag] = useState(false);
   const [features, setFeatures] = useState({});
   const [note, setNote] = useState(null);
+  const [q, setQ] = useState(new URLSearchParams(location.search).get('q') || '');
+  const [tick, setTick] = useState(0);
+  const search = useSearch(q, tick);
+  const searching = q.trim() !== '';
+  const searchingRef = useRef(searching);
+  searchingRef.current = searching;
+  const research = useRef(debounce(() => setTick((n) => n + 1), 500)).current;
   const dirRef = useRef(dir);
   dirRef.current = dir;
   const fileInput = useRef(null);
@@ -185,12 +193,13 @@ function App() {
     reset: () => load(),
     bulk: () => reload(),
     change: (c) => {
+      if (searchingRef.current) research(); // results appear as files are written
       const d = dirRef.current;
       const touches = (p) => p && (parentOf(p) === d || p === d);
       if (touches(c.path) || touches(c.old_path) || c.kind === 'reset') reload();
     },
   });
-  const go = (d) => { history.pushState(null, '', pageURL(d)); setDir(d); };
+  const go = (d) => { history.pushState(null, '', pageURL(d)); setDir(d); setQ(''); };
 
   const entries = useMemo(() => {
     const es = (listing && listing.entries) ? listing.entries.slice() : [];
@@ -243,6 +252,7 @@ function App() {
   };
   const d = dialog;
   return html`<${Shell} active="/files/" title="Files" actions=${html`<div class="toolbar">
+      ${features.search ? html`<${SearchBox} q=${q} setQ=${setQ} />` : ''}
       <button class="primary" onClick=${() => fileInput.current.click()}>Upload files</button>
       <input type="file" multiple ref=${fileInput} class="hidden" aria-label="Files to upload"
         onChange=${(e) => { startUploads([...e.target.files].map((file) => ({ file, rel: file.name }))); e.target.value = ''; }} />
@@ -250,7 +260,8 @@ function App() {
       <button onClick=${() => load()} aria-label="Reload listing">Reload</button>
     </div>`}>
     <${Breadcrumbs} dir=${dir} go=${go} />
-    <div class=${'dropzone' + (drag ? ' drag' : '')} id="dropzone"
+    ${searching ? html`<${SearchResults} s=${search} features=${features} open=${go} act=${act} />` : ''}
+    <div class=${'dropzone' + (drag ? ' drag' : '')} id="dropzone" hidden=${searching}
       onDragOver=${(e) => { e.preventDefault(); setDrag(true); }} onDragLeave=${() => setDrag(false)} onDrop=${onDrop}>
       <p class="drop-hint">${drag ? 'Drop to upload into ' + dir : 'Drag files or folders here to upload them into ' + dir}</p>
       ${note ? html`<p class="note" role="status">${note} <button class="link" onClick=${() => setNote(null)}>dismiss</button></p>` : ''}
