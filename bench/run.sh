@@ -104,8 +104,9 @@ fi
 if want search; then
   # SEARCH_BENCH_FILES ("100000 1000000"): namespace sizes; SEARCH_BENCH_TEXT
   # (0.01): the share of files with text. The 1M case takes ~15 min on 2 cores.
+  # BenchmarkSearchFTS5: the SQLite FTS5 alternative on the same names.
   section "search index: build rate, size, heap, query latency, write-to-searchable (docs/search.md)"
-  $GO test -tags bench -run '^$' -bench 'BenchmarkSearch$' -benchtime 1x -timeout 120m ./bench/ 2>&1 \
+  $GO test -tags bench -run '^$' -bench 'BenchmarkSearch(FTS5)?$' -benchtime 1x -timeout 120m ./bench/ 2>&1 \
     | grep -E '^(search-|ok|FAIL|---)' | tee "$out/search" || failed+=(search)
 fi
 
