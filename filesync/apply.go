@@ -240,7 +240,7 @@ func hashReader(r io.Reader) ([32]byte, error) {
 }
 
 // execDeletes applies the round's deletes unless they are too many.
-func (e *engine) execDeletes(ctx context.Context, ds []deletion) {
+func (e *engine) execDeletes(ctx context.Context, ds []deletion, full bool) {
 	var valid []deletion
 	count := 0
 	sort.Slice(ds, func(i, j int) bool { return ds[i].rel < ds[j].rel })
@@ -254,15 +254,20 @@ func (e *engine) execDeletes(ctx context.Context, ds []deletion) {
 		valid = append(valid, d)
 		count += max(e.st.countFiles(d.n), 1)
 	}
-	if len(valid) == 0 {
+	if len(valid) == 0 || e.deferDeletes(count, full) {
+		if len(valid) == 0 && full {
+			e.deleteRefused, e.refused = false, false
+		}
 		return
 	}
 	total := e.st.files
 	pct := e.cfg.MaxDelete.Percent
 	if pct < 100 && count > MinDelete && float64(count) > pct/100*float64(total) {
+		e.deleteRefused = true
 		e.refuse(fmt.Sprintf("refusing to delete %d of %d files (more than --max-delete %s); if that is intended, run with a higher --max-delete (100%% allows everything)", count, total, e.cfg.MaxDelete))
 		return
 	}
+	e.deleteRefused, e.refused = false, false
 	for _, d := range valid {
 		if ctx.Err() != nil {
 			return
@@ -273,6 +278,46 @@ func (e *engine) execDeletes(ctx context.Context, ds []deletion) {
 			e.deleteLocal(d.rel, d.n)
 		}
 	}
+}
+
+// Deletes of a burst (an rm -rf under way) wait until the changes stop,
+// so --max-delete judges the whole burst in one round instead of letting
+// it through a round's share at a time.
+const (
+	settle   = 2 * time.Second  // no change for this long: the burst is over
+	maxDefer = 30 * time.Second // a folder that never settles is judged after this
+)
+
+// deferDeletes reports whether this round's deletes wait: more than
+// MinDelete of them (or any while a burst is waiting, or after deletes
+// were refused) and changes seen in the last settle. Only a full scan ends
+// the wait: it finds every delete of the burst at once (the base still
+// has them all), so the tail of a refused rm -rf does not slip through in
+// small rounds either.
+func (e *engine) deferDeletes(count int, full bool) bool {
+	if e.cfg.Once {
+		return false
+	}
+	if (e.deleteRefused || !e.deferring.IsZero()) && !full {
+		return true // only a full scan judges them (one is scheduled)
+	}
+	if count <= MinDelete && e.deferring.IsZero() {
+		return false
+	}
+	now := time.Now()
+	recent := now.Sub(time.Unix(0, e.lastEvent.Load())) < settle
+	if !recent || !e.deferring.IsZero() && now.Sub(e.deferring) > maxDefer {
+		e.deferring = time.Time{}
+		return false
+	}
+	if e.deferring.IsZero() {
+		e.deferring = now
+		e.log.Info("sync: many deletes while the folder is still changing; they wait until it settles", "deletes", count)
+	}
+	if _, ok := e.retries[""]; !ok {
+		e.retries[""] = now.Add(settle) // then a full scan
+	}
+	return true
 }
 
 // under reports whether rel is dir or inside it.

@@ -59,6 +59,13 @@ type engine struct {
 	retries map[string]time.Time // rel -> when to look again
 	refused bool
 	ignore  string // what the ignore file looked like when last read (ignoreStamp)
+
+	lastEvent atomic.Int64 // unix ns of the last local or cluster change event
+	deferring time.Time    // since when a burst's deletes wait (deferDeletes)
+	// deleteRefused: the last full judgement of deletes refused them; until
+	// a full scan judges again, no round deletes anything.
+	deleteRefused bool
+	refusedWhy    string
 }
 
 func newEngine(cfg PairConfig, fs *replica.FS, self crdt.NodeID, runID, stateFile string, seal Sealer, log *slog.Logger) *engine {
@@ -222,13 +229,13 @@ func (e *engine) runRound(ctx context.Context) {
 		e.mu.Unlock()
 		return
 	}
-	e.refused = false
+	e.refused = e.deleteRefused // refused deletes stay refused until a full scan judges them again
 	_, full := dirty[""]
 	full = full && dirty[""]
 	if e.ignoreChanged() {
 		dirty[""], full = true, true // newly included paths are found by a full scan
 	}
-	e.setState(map[bool]string{true: StateScanning, false: StateSyncing}[full], "")
+	e.working(map[bool]string{true: StateScanning, false: StateSyncing}[full])
 	e.round = &round{again: map[string]bool{}}
 	rels := make([]string, 0, len(dirty))
 	for rel := range dirty {
@@ -241,9 +248,9 @@ func (e *engine) runRound(ctx context.Context) {
 	for _, rel := range rels {
 		e.syncPath(ctx, rel, dirty[rel])
 	}
-	e.setState(StateSyncing, "")
+	e.working(StateSyncing)
 	e.execTransfers(ctx, e.round.transfers)
-	e.execDeletes(ctx, e.round.deletes)
+	e.execDeletes(ctx, e.round.deletes, full)
 	e.feedDone(seq)
 	e.flush(ctx)
 	for rel := range e.round.again {
@@ -260,6 +267,8 @@ func (e *engine) runRound(ctx context.Context) {
 	}
 	if !e.refused {
 		e.stat.add(func(s *Status) { s.LastSync = time.Now(); s.State = StateIdle; s.Reason = ""; s.Files = e.st.files })
+	} else if e.deleteRefused {
+		e.setState(StateRefused, e.refusedWhy)
 	}
 }
 
@@ -425,9 +434,17 @@ func (e *engine) refuse(reason string) {
 	if !e.refused || e.stat.get().Reason != reason {
 		e.log.Warn("sync refused", "reason", reason)
 	}
-	e.refused = true
+	e.refused, e.refusedWhy = true, reason
 	e.setState(StateRefused, reason)
 	e.retries[""] = time.Now().Add(10 * time.Second) // look again: a remount or a restore lifts it
+}
+
+// working shows a round at work, unless refused deletes wait: the pair
+// stays "refused" with its reason meanwhile (its other changes go on).
+func (e *engine) working(state string) {
+	if !e.deleteRefused {
+		e.setState(state, "")
+	}
 }
 
 func (e *engine) setState(state, reason string) {

@@ -387,3 +387,74 @@ func TestIgnoreFileReread(t *testing.T) {
 		})
 	}
 }
+
+// TestBurstDeleteJudgedWhole: an rm -rf that takes longer than a round
+// (here 30 of 40 files deleted over about a second) is judged by
+// --max-delete as a whole once the folder settles, instead of a round's
+// share at a time (each under the threshold): nothing is deleted in the
+// cluster and the pair says why.
+func TestBurstDeleteJudgedWhole(t *testing.T) {
+	e := newEnv(t)
+	for i := range 40 {
+		e.write(fmt.Sprintf("f%02d", i), "x")
+	}
+	cfg := PairConfig{Local: e.local, Cluster: "/burst", Mode: Import}
+	if err := e.m.Add(cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.m.Start(ctx)
+	defer func() { cancel(); e.m.Close() }()
+	eventually(t, "first import", func() string {
+		if st, _ := e.m.Pair(cfg.ID()); st.State != StateIdle || st.Files != 40 {
+			return fmt.Sprintf("%+v", st)
+		}
+		return ""
+	})
+	for i := range 30 { // 12 at once, then one every 60 ms: the rounds see parts
+		os.Remove(filepath.Join(e.local, fmt.Sprintf("f%02d", i)))
+		if i >= 12 {
+			time.Sleep(60 * time.Millisecond)
+		}
+	}
+	eventually(t, "the burst refused", func() string {
+		if st, _ := e.m.Pair(cfg.ID()); st.State != StateRefused || !strings.Contains(st.Reason, "refusing to delete 30 of 40") {
+			return fmt.Sprintf("%+v", st)
+		}
+		return ""
+	})
+	st, _ := e.m.Pair(cfg.ID())
+	if n := len(e.clusterTree("/burst")); n != 40 || st.Deleted != 0 {
+		t.Fatalf("part of the burst reached the cluster: %d files left there, %d deleted", n, st.Deleted)
+	}
+	// The tail of a refused delete (a few more files, each under the
+	// threshold alone) waits too, while other changes go on.
+	for i := 30; i < 33; i++ {
+		os.Remove(filepath.Join(e.local, fmt.Sprintf("f%02d", i)))
+	}
+	e.write("new.txt", "created meanwhile")
+	eventually(t, "a create while refused", func() string {
+		if c, _ := e.read("/burst/new.txt"); c == "" {
+			return "not yet"
+		}
+		return ""
+	})
+	st, _ = e.m.Pair(cfg.ID())
+	if n := len(e.clusterTree("/burst")); n != 41 || st.Deleted != 0 || st.State != StateRefused {
+		t.Fatalf("after the tail: %d files in the cluster, %d deleted, state %s", n, st.Deleted, st.State)
+	}
+	// Putting the files back lifts the refusal at the next full scan.
+	for i := range 33 {
+		e.write(fmt.Sprintf("f%02d", i), "x")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for st, _ = e.m.Pair(cfg.ID()); st.State != StateIdle || st.Reason != ""; st, _ = e.m.Pair(cfg.ID()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the refusal was not lifted: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(e.clusterTree("/burst")); n != 41 || st.Deleted != 0 {
+		t.Fatalf("after the files came back: %d in the cluster, %d deleted", n, st.Deleted)
+	}
+}

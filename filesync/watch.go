@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -55,6 +56,7 @@ func (e *engine) startWatcher(ctx context.Context, wg *sync.WaitGroup) error {
 }
 
 func (e *engine) onEvent(ev fsnotify.Event) {
+	e.lastEvent.Store(time.Now().UnixNano())
 	rel, ok := e.localRel(ev.Name)
 	if ok && rel == IgnoreFile {
 		e.mark("", false) // the round reads it again (ignoreChanged) and scans in full
@@ -122,6 +124,7 @@ func (e *engine) followFeed(ctx context.Context, after uint64) {
 		}
 		e.markChanges(cs)
 		if len(cs) > 0 {
+			e.lastEvent.Store(time.Now().UnixNano())
 			e.markSeq.Store(cs[len(cs)-1].Seq)
 		}
 		return nil
