@@ -126,6 +126,7 @@ type peer struct {
 	pins         map[chunk.ID]struct{}
 	pinsOverflow bool
 	report       *memberReport // its latest complete report (gc.go)
+	batchBytes   int           // budget of its next op batch (0: maxBatchBytes; sync.go)
 }
 
 // PeerStatus is the view of a peer for status pages.

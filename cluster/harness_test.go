@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -57,6 +58,23 @@ type netFilter struct {
 	inner   Caller
 	mu      sync.Mutex
 	blocked map[string]bool
+	rate    int // bytes per second of a slow link (0: as fast as loopback)
+	calls   int // Calls made, and of those:
+	late    int // those the caller's deadline ended on the slow link
+}
+
+// slow makes every call take (request + response bytes) / rate.
+func (f *netFilter) slow(rate int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rate = rate
+}
+
+// counts returns the calls made and the ones that ran out of time.
+func (f *netFilter) counts() (calls, late int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls, f.late
 }
 
 func (f *netFilter) cut(peer string, on bool) {
@@ -73,12 +91,27 @@ func (f *netFilter) isCut(peer string) bool {
 
 func (f *netFilter) Call(ctx context.Context, addr, peer, method string, req []byte) ([]byte, error) {
 	f.mu.Lock()
-	cut, inner := f.blocked[peer], f.inner
+	cut, inner, rate := f.blocked[peer], f.inner, f.rate
+	f.calls++
 	f.mu.Unlock()
 	if cut {
 		return nil, errPartitioned
 	}
-	return inner.Call(ctx, addr, peer, method, req)
+	resp, err := inner.Call(ctx, addr, peer, method, req)
+	if err != nil || rate == 0 {
+		return resp, err
+	}
+	t := time.NewTimer(time.Duration(len(req)+len(resp)) * time.Second / time.Duration(rate))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return resp, nil
+	case <-ctx.Done():
+		f.mu.Lock()
+		f.late++
+		f.mu.Unlock()
+		return nil, fmt.Errorf("slow link: %w", ctx.Err())
+	}
 }
 
 func (f *netFilter) CallStream(ctx context.Context, addr, peer, method string, req []byte, body io.Reader) (io.ReadCloser, error) {
@@ -184,7 +217,7 @@ func (n *fsNode) start(parent context.Context) error {
 	n.net.mu.Unlock()
 	n.c = New(Config{
 		Self: n.id, Meta: n.meta, Chunks: n.keep, Transport: n.net, NoStore: o.noStore,
-		SyncInterval: 100 * time.Millisecond, DownAfter: 2 * time.Second, RepairInterval: time.Hour, GCGrace: time.Nanosecond,
+		SyncInterval: 100 * time.Millisecond, DownAfter: 2 * time.Second, RepairInterval: time.Hour, GCGrace: time.Nanosecond, Logger: debugLogger(),
 	})
 	rec := crdt.EncodeValue(MemberRecord{NoStore: o.noStore})
 	if _, err := n.meta.Update(func(tx *crdt.Tx) error { return tx.SetSetting(crdt.SettingMemberPrefix+string(n.id), rec) }); err != nil {
@@ -321,4 +354,11 @@ func gcRounds(k int, nodes ...*fsNode) RepairStats {
 		time.Sleep(350 * time.Millisecond)
 	}
 	return total
+}
+
+func debugLogger() *slog.Logger {
+	if os.Getenv("CLUSTER_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -324,6 +324,44 @@ func TestSyncBatchBoundedByBytes(t *testing.T) {
 	}
 }
 
+// TestSyncOverSlowLink: a batch that cannot arrive within a sync round's
+// deadline (4 MiB of xattr ops over a 1 MiB/s link, rounds of 1 s) is
+// asked for in smaller pieces, so the new member catches up instead of
+// asking for the same batch again every round for ever.
+func TestSyncOverSlowLink(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const xattrs = 100 // 100 × 64 KiB = 6.4 MiB of ops
+	a := newFSNode(t, ctx, "a", fsNodeOpts{})
+	a.writeFile(t, "tagged", []byte("x"))
+	fa, _ := a.fs.Walk(ctx, "tagged")
+	value := bytes.Repeat([]byte("v"), crdt.MaxXattrValue)
+	for i := range xattrs {
+		if err := a.fs.SetXattr(ctx, fa.Ref.Inode, "user.x"+itoa(i), value, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newFSNode(t, ctx, "b", fsNodeOpts{})
+	a.net.slow(1 << 20)
+	b.net.slow(1 << 20)
+	b.c.AddPeer(a.id, a.tr.Addr().String(), 0)
+	a.c.AddPeer(b.id, b.tr.Addr().String(), 0)
+	synced(t, a, b)
+	_, lateA := a.net.counts()
+	_, lateB := b.net.counts()
+	if lateA+lateB == 0 {
+		t.Fatal("no call ran out of time on the slow link: the test proves nothing")
+	}
+	t.Logf("calls past their deadline: %d from a, %d from b", lateA, lateB)
+	fb, err := b.fs.Walk(ctx, "tagged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := b.fs.ListXattr(ctx, fb.Ref.Inode); len(names) != xattrs {
+		t.Fatalf("b has %d xattrs, want %d", len(names), xattrs)
+	}
+}
+
 func itoa(i int) string {
 	s := ""
 	for {

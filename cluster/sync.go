@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,14 @@ const (
 	maxPins       = 256 << 10
 )
 
+// A batch that does not arrive within a round's deadline (a slow link, a
+// loaded peer) would be asked for again, whole, every round, and the peer
+// would never catch up. So each peer has its own byte budget: halved
+// after a round times out, down to minBatchBytes (a batch always carries
+// at least one op, however large), and doubled after each full batch that
+// arrives, back up to maxBatchBytes.
+const minBatchBytes = 64 << 10
+
 // Wire messages (CBOR).
 type pullRequest struct {
 	VV    crdt.VersionVector `cbor:"1,keyasint"`
@@ -32,6 +41,9 @@ type pullRequest struct {
 	// PinsGen is the generation of the responder's pins the requester
 	// already has: the response carries the set only when it changed.
 	PinsGen uint64 `cbor:"3,keyasint,omitempty"`
+	// MaxBytes bounds the batch's encoded ops (0, or from an older node:
+	// maxBatchBytes).
+	MaxBytes int `cbor:"4,keyasint,omitempty"`
 }
 
 type pullResponse struct {
@@ -79,7 +91,11 @@ func (c *Cluster) handlePull(from transport.PeerInfo, req []byte) ([]byte, error
 		}
 	}
 	resp.VV = c.cfg.Meta.VersionVector()
-	ops, err := c.cfg.Meta.Missing(r.VV, limit+1, maxBatchBytes)
+	budget := maxBatchBytes
+	if r.MaxBytes > 0 {
+		budget = min(max(r.MaxBytes, minBatchBytes), maxBatchBytes)
+	}
+	ops, err := c.cfg.Meta.Missing(r.VV, limit+1, budget)
 	switch {
 	case errors.Is(err, crdt.ErrNeedSnapshot):
 		resp.NeedSnapshot = true
@@ -123,10 +139,11 @@ func (c *Cluster) pull(ctx context.Context, p *peer, addr string) error {
 		c.mu.Lock()
 		known := p.pinsGen
 		c.mu.Unlock()
-		req := pullRequest{VV: c.cfg.Meta.VersionVector(), Limit: c.cfg.PullBatch, PinsGen: known}
+		req := pullRequest{VV: c.cfg.Meta.VersionVector(), Limit: c.cfg.PullBatch, PinsGen: known, MaxBytes: c.batchBytes(p)}
 		sent := time.Now()
 		raw, err := c.cfg.Transport.Call(ctx, addr, string(p.id), methodPull, encode(req))
 		if err != nil {
+			c.batchTimedOut(p, err)
 			return fmt.Errorf("pull from %s: %w", p.id, err)
 		}
 		var resp pullResponse
@@ -152,12 +169,48 @@ func (c *Cluster) pull(ctx context.Context, p *peer, addr string) error {
 		if resp.More && len(applied) == 0 {
 			return nil // nothing applicable (deferred or gapped ops): retry next round, no report
 		}
+		if resp.More {
+			c.batchArrived(p)
+		}
 		if !resp.More {
 			if ours := c.cfg.Meta.VersionVector(); covers(ours, resp.VV) {
 				c.noteReport(p, sent, resp.VV)
 			}
 			return nil
 		}
+	}
+}
+
+// batchBytes is the byte budget of p's next batch (see minBatchBytes).
+func (c *Cluster) batchBytes(p *peer) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.batchBytes == 0 {
+		return maxBatchBytes
+	}
+	return p.batchBytes
+}
+
+// batchTimedOut halves p's budget when err is a deadline.
+func (c *Cluster) batchTimedOut(p *peer, err error) {
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := cmp.Or(p.batchBytes, maxBatchBytes)
+	p.batchBytes = max(cur/2, minBatchBytes)
+	if p.batchBytes < cur {
+		c.log.Debug("batch did not arrive in time; smaller batches", "peer", p.id, "bytes", p.batchBytes)
+	}
+}
+
+// batchArrived doubles p's budget after a full batch came in time.
+func (c *Cluster) batchArrived(p *peer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.batchBytes != 0 {
+		p.batchBytes = min(p.batchBytes*2, maxBatchBytes)
 	}
 }
 
@@ -236,7 +289,7 @@ func (c *Cluster) push(ctx context.Context, p *peer, addr string) error {
 	theirs := p.vv.Clone()
 	c.mu.Unlock()
 	for {
-		ops, err := c.cfg.Meta.Missing(theirs, c.cfg.PullBatch, maxBatchBytes)
+		ops, err := c.cfg.Meta.Missing(theirs, c.cfg.PullBatch, c.batchBytes(p))
 		if errors.Is(err, crdt.ErrNeedSnapshot) {
 			return nil // the peer fetches a snapshot when it pulls
 		}
@@ -248,6 +301,7 @@ func (c *Cluster) push(ctx context.Context, p *peer, addr string) error {
 		}
 		raw, err := c.cfg.Transport.Call(ctx, addr, string(p.id), methodPush, encode(pushRequest{Ops: crdt.EncodeOps(ops)}))
 		if err != nil {
+			c.batchTimedOut(p, err)
 			return fmt.Errorf("push to %s: %w", p.id, err)
 		}
 		var resp pushResponse
