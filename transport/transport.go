@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -552,8 +553,14 @@ func (t *Transport) dial(ctx context.Context, raddr *net.UDPAddr) (*peerConn, er
 	if err != nil {
 		t.handshakeFailed(c, "outbound", raddr.String(), err)
 		var af *authFailure
-		if !errors.As(err, &af) && hctx.Err() != nil {
+		switch {
+		case errors.As(err, &af):
+		case hctx.Err() != nil:
 			err = fmt.Errorf("%w (%v)", context.Cause(hctx), err)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The stream's deadline (hctx's) fired a moment before
+			// hctx's own timer: the same deadline.
+			err = fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
 		}
 		return nil, fmt.Errorf("transport: handshake with %s: %w", raddr, err)
 	}

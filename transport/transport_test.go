@@ -90,7 +90,9 @@ func startTransport(t testing.TB, id string, h Handler, opts ...opt) *Transport 
 }
 
 func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Generous: an 8 MiB echo under the race detector on a loaded 2-core
+	// CI machine took more than 10 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -279,12 +281,20 @@ func TestSelfIDRefused(t *testing.T) {
 func TestContextCancelResetsStream(t *testing.T) {
 	handlerDone := make(chan error, 1)
 	h := &echoHandler{fn: func(ctx context.Context, peer PeerInfo, method string, req []byte) ([]byte, error) {
+		if method != "block" {
+			return req, nil
+		}
 		<-ctx.Done()
 		handlerDone <- ctx.Err()
 		return nil, ctx.Err()
 	}}
 	srv := startTransport(t, "srv", h)
 	cli := startTransport(t, "cli", nil)
+	// Connect first: the deadline below is for the call's stream, not the
+	// handshake (which a loaded machine may not finish in 200 ms).
+	if _, err := cli.Call(ctxT(t), srv.Addr().String(), "", "warm", nil); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
