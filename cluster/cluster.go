@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -292,10 +293,14 @@ func (c *Cluster) syncPeer(ctx context.Context, p *peer) {
 	// timeout), so that it is marked down and repair starts.
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.DownAfter/2)
 	err := c.pull(rctx, p, addr)
-	if err == nil {
-		err = c.push(rctx, p, addr)
-	}
 	cancel()
+	if errors.Is(err, errSnapshotNeeded) { // the peer answered: it is up
+		err = c.installSnapshot(ctx, p, addr, c.cfg.DownAfter/2)
+	} else if err == nil {
+		rctx, cancel = context.WithTimeout(ctx, c.cfg.DownAfter/2)
+		err = c.push(rctx, p, addr)
+		cancel()
+	}
 	if ctx.Err() != nil {
 		return
 	}

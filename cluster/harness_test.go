@@ -116,12 +116,41 @@ func (f *netFilter) Call(ctx context.Context, addr, peer, method string, req []b
 
 func (f *netFilter) CallStream(ctx context.Context, addr, peer, method string, req []byte, body io.Reader) (io.ReadCloser, error) {
 	f.mu.Lock()
-	cut, inner := f.blocked[peer], f.inner
+	cut, inner, rate := f.blocked[peer], f.inner, f.rate
+	f.calls++
 	f.mu.Unlock()
 	if cut {
 		return nil, errPartitioned
 	}
-	return inner.CallStream(ctx, addr, peer, method, req, body)
+	rc, err := inner.CallStream(ctx, addr, peer, method, req, body)
+	if err != nil || rate == 0 {
+		return rc, err
+	}
+	return &slowReader{ReadCloser: rc, ctx: ctx, rate: rate, f: f}, nil
+}
+
+// slowReader delivers a stream at rate bytes per second.
+type slowReader struct {
+	io.ReadCloser
+	ctx  context.Context
+	rate int
+	f    *netFilter
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	p = p[:min(len(p), max(r.rate/10, 1))] // a tenth of a second's worth
+	n, err := r.ReadCloser.Read(p)
+	t := time.NewTimer(time.Duration(n) * time.Second / time.Duration(r.rate))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return n, err
+	case <-r.ctx.Done():
+		r.f.mu.Lock()
+		r.f.late++
+		r.f.mu.Unlock()
+		return 0, fmt.Errorf("slow link: %w", r.ctx.Err())
+	}
 }
 
 // nodeHandler serves RPCs once the node's cluster exists; calls from a
@@ -350,6 +379,7 @@ func gcRounds(k int, nodes ...*fsNode) RepairStats {
 			st := n.c.RepairOnce(context.Background())
 			total.Collected += st.Collected
 			total.CollectedBytes += st.CollectedBytes
+			total.Compacted.Ops += st.Compacted.Ops
 		}
 		time.Sleep(350 * time.Millisecond)
 	}

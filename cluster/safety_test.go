@@ -362,6 +362,40 @@ func TestSyncOverSlowLink(t *testing.T) {
 	}
 }
 
+// TestSnapshotOverSlowLink: a new member that must fetch a snapshot
+// (the log was compacted) larger than a sync round can carry over its
+// link gets it, as long as bytes keep coming.
+func TestSnapshotOverSlowLink(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := newFSNode(t, ctx, "a", fsNodeOpts{})
+	a.writeFile(t, "tagged", []byte("x"))
+	fa, _ := a.fs.Walk(ctx, "tagged")
+	value := bytes.Repeat([]byte("v"), crdt.MaxXattrValue)
+	const xattrs = 50 // 3.2 MiB of snapshot: 3 s at 1 MiB/s, rounds of 1 s
+	for i := range xattrs {
+		if err := a.fs.SetXattr(ctx, fa.Ref.Inode, "user.x"+itoa(i), value, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := gcRounds(2, a); st.Compacted.Ops == 0 {
+		t.Fatal("a alone compacted nothing: b would not need a snapshot")
+	}
+	b := newFSNode(t, ctx, "b", fsNodeOpts{})
+	a.net.slow(1 << 20)
+	b.net.slow(1 << 20)
+	b.c.AddPeer(a.id, a.tr.Addr().String(), 0)
+	a.c.AddPeer(b.id, b.tr.Addr().String(), 0)
+	synced(t, a, b)
+	fb, err := b.fs.Walk(ctx, "tagged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := b.fs.ListXattr(ctx, fb.Ref.Inode); len(names) != xattrs {
+		t.Fatalf("b has %d xattrs, want %d", len(names), xattrs)
+	}
+}
+
 func itoa(i int) string {
 	s := ""
 	for {

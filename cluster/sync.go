@@ -153,7 +153,7 @@ func (c *Cluster) pull(ctx context.Context, p *peer, addr string) error {
 		c.setPeerVV(p, resp.VV)
 		c.notePins(p, known, resp)
 		if resp.NeedSnapshot {
-			return c.installSnapshot(ctx, p, addr)
+			return errSnapshotNeeded // fetched outside the round's deadline (syncPeer)
 		}
 		var applied []crdt.Op
 		if len(resp.Ops) > 0 {
@@ -214,6 +214,24 @@ func (c *Cluster) batchArrived(p *peer) {
 	}
 }
 
+// errSnapshotNeeded: the peer compacted past us; pull ends its round so
+// that the snapshot is fetched without the round's deadline.
+var errSnapshotNeeded = errors.New("peer compacted past us: snapshot needed")
+
+// progressReader calls progress after every read that returned bytes.
+type progressReader struct {
+	r        io.Reader
+	progress func()
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress()
+	}
+	return n, err
+}
+
 // covers reports whether a has seen everything b has.
 func covers(a, b crdt.VersionVector) bool {
 	o := a.Compare(b)
@@ -242,14 +260,25 @@ func (c *Cluster) noteReport(p *peer, sent time.Time, vv crdt.VersionVector) {
 	p.report = &memberReport{at: sent, vv: vv, pins: p.pins, overflow: p.pinsOverflow}
 }
 
-func (c *Cluster) installSnapshot(ctx context.Context, p *peer, addr string) error {
+// A snapshot may be far larger than what a sync round's deadline lets
+// cross the link, so the fetch has no deadline of its own: it is given up
+// only when no byte came for stall (or ctx ends).
+func (c *Cluster) installSnapshot(ctx context.Context, p *peer, addr string, stall time.Duration) error {
 	c.log.Info("fetching snapshot: too far behind for delta sync", "peer", p.id)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stalled := fmt.Errorf("snapshot from %s: no data for %s: %w", p.id, stall, context.DeadlineExceeded)
+	watchdog := time.AfterFunc(stall, func() { cancel(stalled) })
+	defer watchdog.Stop()
 	body, err := c.cfg.Transport.CallStream(ctx, addr, string(p.id), methodSnapshot, nil, nil)
 	if err != nil {
-		return fmt.Errorf("snapshot from %s: %w", p.id, err)
+		return fmt.Errorf("snapshot from %s: %w", p.id, cmp.Or(context.Cause(ctx), err))
 	}
-	raw, err := io.ReadAll(io.LimitReader(body, crdt.MaxSnapshotBytes+1))
+	raw, err := io.ReadAll(io.LimitReader(progressReader{body, func() { watchdog.Reset(stall) }}, crdt.MaxSnapshotBytes+1))
 	body.Close()
+	if err != nil && context.Cause(ctx) != nil {
+		err = context.Cause(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("snapshot from %s: %w", p.id, err)
 	}
