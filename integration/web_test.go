@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // TestWeb drives every page of the web dashboard in headless Chromium
@@ -107,10 +108,10 @@ func (w *webEnv) open(t *testing.T, path string) *Tab {
 func (w *webEnv) phoneFits(t *testing.T, tab *Tab, name string) {
 	tab.Screenshot(t, w.shots, name+"-phone", 390, 844)
 	tab.Do(t, 10*time.Second, chromedp.EmulateViewport(390, 844))
-	over := EvalJS[float64](t, tab, `document.documentElement.scrollWidth - window.innerWidth`)
+	over, culprits := fitsWidth(t, tab)
 	tab.Do(t, 10*time.Second, chromedp.EmulateViewport(1280, 800))
 	if over > 1 {
-		t.Errorf("%s at 390 px wide scrolls sideways by %.0f px", name, over)
+		t.Errorf("%s at 390 px wide scrolls sideways by %.0f px: %s stick out", name, over, strings.Join(culprits, ", "))
 	}
 }
 
@@ -122,9 +123,12 @@ func (w *webEnv) testMonitor(t *testing.T) {
 	}
 	tab.WaitJS(t, 10*time.Second, "partition tiles", `document.querySelectorAll('#partition-states li').length === 5`)
 	tab.WaitJS(t, 10*time.Second, "open-mode warning absent", `!document.body.innerText.includes('open LAN mode')`)
-	// Change the replication factor from the page; the event arrives live.
-	setInput(t, tab, "#rf-input", "2")
-	tab.Do(t, 20*time.Second, chromedp.Click(chromedp.CSS(`form.rf button`)))
+	checkA11y(t, tab, "monitor")
+	// Change the replication factor from the keyboard (Tab to the field,
+	// type, Enter); the event arrives live.
+	tabTo(t, tab, "input#rf-input", 40)
+	EvalJS[bool](t, tab, `(document.activeElement.select(), true)`)
+	tab.Do(t, 10*time.Second, chromedp.KeyEvent("2"), chromedp.KeyEvent(kb.Enter))
 	tab.WaitJS(t, 10*time.Second, "RF event in the list", `[...document.querySelectorAll('#events li')].some(li => li.textContent.includes('replication factor set to 2'))`)
 	var rf struct {
 		N int `json:"replication_factor"`
@@ -211,11 +215,21 @@ func (w *webEnv) testFiles(t *testing.T) {
 	})
 	tab.WaitJS(t, 10*time.Second, "listing without tiny.bin", `!document.querySelector('#files tr[data-name="tiny.bin"]')`)
 
+	// Details from the keyboard: Enter opens the dialog with the focus in
+	// it, Escape closes it and gives the focus back.
+	EvalJS[bool](t, tab, `(document.querySelector('#files tr[data-name="renamed.txt"] button[aria-label^="Details"]').focus(), true)`)
+	tab.Do(t, 10*time.Second, chromedp.KeyEvent(kb.Enter))
+	tab.WaitJS(t, 10*time.Second, "details dialog has the focus", `document.querySelector('.modal') && document.querySelector('.modal').contains(document.activeElement)`)
+	checkA11y(t, tab, "files (details dialog)")
+	tab.Do(t, 10*time.Second, chromedp.KeyEvent(kb.Escape))
+	tab.WaitJS(t, 10*time.Second, "dialog closed, focus back", `!document.querySelector('.modal') && document.activeElement.getAttribute('aria-label') === 'Details of renamed.txt'`)
+
 	// A text preview.
 	tab.Do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`#files tr[data-name="renamed.txt"] th button`)))
 	tab.WaitJS(t, 10*time.Second, "text preview", `document.querySelector('.text-preview') && document.querySelector('.text-preview').textContent.includes('frog notes')`)
 	tab.Do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`.modal button[aria-label="Close"]`)))
 	tab.Screenshot(t, w.shots, "files", 1280, 800)
+	checkA11y(t, tab, "files")
 	w.phoneFits(t, tab, "files")
 }
 
@@ -263,7 +277,19 @@ func (w *webEnv) testVisualizer(t *testing.T) {
 	}
 	EvalJS[bool](t, tab, `(window.clusterfTopology.getElementById('n1').emit('tap'), true)`)
 	tab.WaitJS(t, 10*time.Second, "details of n1", `document.querySelector('.node-panel h2') && document.querySelector('.node-panel h2').textContent.includes('n1')`)
+	// The assets come gzipped: what the browser received of /ui/.
+	sent := EvalJS[map[string]float64](t, tab, `(() => { let enc = 0, dec = 0; for (const e of performance.getEntriesByType('resource')) if (new URL(e.name).pathname.startsWith('/ui/')) { enc += e.encodedBodySize; dec += e.decodedBodySize; } return {enc, dec}; })()`)
+	t.Logf("the visualizer's assets: %.0f KB received, %.0f KB decoded", sent["enc"]/1000, sent["dec"]/1000)
+	if sent["dec"] == 0 || sent["enc"] >= sent["dec"]/2 {
+		t.Errorf("the visualizer's assets came uncompressed: %v", sent)
+	}
+	// The same from the keyboard: the member list under the graph.
+	EvalJS[bool](t, tab, `(document.querySelector('#node-list li[data-node="n2"] button').focus(), true)`)
+	tab.Do(t, 10*time.Second, chromedp.KeyEvent(kb.Enter))
+	tab.WaitJS(t, 10*time.Second, "details of n2 from the keyboard", `document.querySelector('.node-panel h2').textContent.includes('n2')`)
 	tab.Screenshot(t, w.shots, "cluster-visualizer", 1280, 800)
+	checkA11y(t, tab, "visualizer")
+	w.phoneFits(t, tab, "cluster-visualizer")
 }
 
 func (w *webEnv) testCRDT(t *testing.T) {
@@ -292,6 +318,8 @@ func (w *webEnv) testCRDT(t *testing.T) {
 	tab.WaitJS(t, 10*time.Second, "root registers", `document.getElementById('registers')`)
 	tab.WaitJS(t, 10*time.Second, "settings", `document.querySelector('#settings').textContent.includes('replication_factor')`)
 	tab.Screenshot(t, w.shots, "crdt", 1280, 800)
+	checkA11y(t, tab, "crdt")
+	w.phoneFits(t, tab, "crdt")
 }
 
 func (w *webEnv) testMetrics(t *testing.T) {
@@ -300,6 +328,8 @@ func (w *webEnv) testMetrics(t *testing.T) {
 	tab.WaitJS(t, 20*time.Second, "charts drawn", `document.querySelectorAll('#charts figure.chart canvas').length >= 8`)
 	tab.WaitJS(t, 10*time.Second, "HTTP chart", `document.querySelector('figure[data-group="HTTP requests"]')`)
 	tab.Screenshot(t, w.shots, "metrics", 1280, 800)
+	checkA11y(t, tab, "metrics")
+	w.phoneFits(t, tab, "metrics")
 }
 
 func (w *webEnv) testProfiling(t *testing.T) {
@@ -317,6 +347,8 @@ func (w *webEnv) testProfiling(t *testing.T) {
 		t.Fatalf("flame graph of the last profile: %v; cpu.pprof %v bytes; heap profile %v bytes", status, size, heap)
 	}
 	tab.Screenshot(t, w.shots, "profiling", 1280, 800)
+	checkA11y(t, tab, "profiling")
+	w.phoneFits(t, tab, "profiling")
 }
 
 // testMemberDown stops n2 while the monitor is open: the page shows it

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -62,11 +64,14 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 </html>
 `))
 
-// asset is one embedded file with its ETag.
+// asset is one embedded file with its ETag, and its gzip encoding when
+// that is smaller (what browsers get: every browser accepts gzip).
 type asset struct {
 	body  []byte
 	etag  string
 	ctype string
+	gz    []byte
+	gzTag string
 }
 
 // Handler serves the pages and /ui/ assets. It answers GET and HEAD.
@@ -98,7 +103,33 @@ func Handler() http.Handler {
 
 func newAsset(b []byte, ctype string) asset {
 	sum := sha256.Sum256(b)
-	return asset{body: b, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, ctype: ctype}
+	a := asset{body: b, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, ctype: ctype}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level: no error
+	zw.Write(b)                                              // a bytes.Buffer: no error
+	zw.Close()
+	if buf.Len() < len(b) {
+		a.gz, a.gzTag = buf.Bytes(), `"`+hex.EncodeToString(sum[:12])+`-gz"`
+	}
+	return a
+}
+
+// acceptsGzip says whether the request's Accept-Encoding allows gzip
+// (named or "*", without q=0).
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name, params, _ := strings.Cut(part, ";")
+		if name = strings.TrimSpace(name); !strings.EqualFold(name, "gzip") && name != "*" {
+			continue
+		}
+		if q, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if v, err := strconv.ParseFloat(q, 64); err == nil && v == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func contentType(p string) string {
@@ -148,7 +179,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hd.Set("Content-Type", a.ctype)
-	hd.Set("ETag", a.etag)
 	hd.Set("Cache-Control", "no-cache") // revalidate: a new binary brings new assets
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	body, etag := a.body, a.etag
+	if a.gz != nil {
+		hd.Set("Vary", "Accept-Encoding")
+		if acceptsGzip(r) {
+			body, etag = a.gz, a.gzTag
+			hd.Set("Content-Encoding", "gzip")
+		}
+	}
+	hd.Set("ETag", etag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }

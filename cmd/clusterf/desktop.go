@@ -57,8 +57,9 @@ func openDashboard(n *node.Node, nf *nodeFlags, stdout io.Writer, log *slog.Logg
 	_ = os.WriteFile(marker, nil, 0o644)
 }
 
-// startProfiling starts the CPU profile of --profiling (the /profiling
-// page stops it and offers it for download and as a flame graph).
+// startProfiling starts the CPU profile of --profiling before the node
+// opens anything, so the start-up is in it (the /profiling page stops it
+// and offers it for download and as a flame graph).
 func startProfiling(nf *nodeFlags, log *slog.Logger) {
 	if !nf.profiling {
 		return

@@ -352,6 +352,7 @@ func runSim(ctx context.Context, nf *nodeFlags, stdout, stderr io.Writer) error 
 func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr io.Writer) error {
 	ctx, stop, log := setup(ctx, nf, slog.LevelInfo, stderr)
 	defer stop()
+	startProfiling(nf, log) // before anything starts: --profiling is for the start-up too
 
 	n, err := node.New(nf.nodeConfig(mountDir, log))
 	if err != nil {
@@ -363,7 +364,6 @@ func runNode(ctx context.Context, nf *nodeFlags, mountDir string, stdout, stderr
 	}
 	b := nodeBanner(n, nf)
 	printBanner(stdout, b)
-	startProfiling(nf, log)
 	openDashboard(n, nf, stdout, log) // desktop.go
 	peersCtx, stopPeers := context.WithCancel(ctx)
 	peersDone := make(chan struct{})

@@ -80,12 +80,12 @@ function InodeView() {
     ${reg ? html`<div id="registers">
       <p><span class="mono">${reg.inode}</span> · ${reg.kind} · created ${fmtTime(reg.created)}</p>
       <div class="cols">
-        <div><h3>Attributes (last writer wins)</h3><table><thead><tr><th scope="col">Field</th><th scope="col">Value</th><th scope="col">Written by</th><th scope="col">At</th></tr></thead>
-          <tbody>${reg.attrs.map((a) => html`<tr><td>${a.field}</td><td class="mono small">${a.value}</td><td>${a.node}</td><td class="small">${fmtTime(a.time)}</td></tr>`)}</tbody></table></div>
+        <div><h3>Attributes (last writer wins)</h3><div class="table-wrap"><table><thead><tr><th scope="col">Field</th><th scope="col">Value</th><th scope="col">Written by</th><th scope="col">At</th></tr></thead>
+          <tbody>${reg.attrs.map((a) => html`<tr><td>${a.field}</td><td class="mono small">${a.value}</td><td>${a.node}</td><td class="small">${fmtTime(a.time)}</td></tr>`)}</tbody></table></div></div>
         <div><h3>Content versions (multi-value)</h3>
-          ${reg.versions.length === 0 ? html`<p class="muted">none</p>` : html`<table id="versions"><thead><tr><th scope="col">Version</th><th scope="col">Size</th><th scope="col">Chunks</th><th scope="col">At</th><th scope="col"></th></tr></thead>
+          ${reg.versions.length === 0 ? html`<p class="muted">none</p>` : html`<div class="table-wrap"><table id="versions"><thead><tr><th scope="col">Version</th><th scope="col">Size</th><th scope="col">Chunks</th><th scope="col">At</th><th scope="col"></th></tr></thead>
           <tbody>${reg.versions.map((v) => html`<tr><td class="mono">${v.id}</td><td>${v.size}${v.inline ? ' (inline)' : ''}</td><td>${v.chunks}</td><td class="small">${fmtTime(v.time)}</td>
-            <td>${v.winner ? html`<${Badge} kind="good">winner<//>` : html`<${Badge} kind="warn">sibling<//>`}</td></tr>`)}</tbody></table>`}
+            <td>${v.winner ? html`<${Badge} kind="good">winner<//>` : html`<${Badge} kind="warn">sibling<//>`}</td></tr>`)}</tbody></table></div>`}
           <p class="small">Causal context: <span class="mono">${reg.content_context || '{}'}</span></p>
           <h3>Names (dentries)</h3><ul>${reg.dentries.map((d) => html`<li><span class="mono small">${d.dentry.slice(0, 8)}…</span> “${d.name}” in ${d.parent.slice(0, 8)} ${d.live ? '' : html`<${Badge} kind="bad">deleted<//>`} (op ${d.op})</li>`)}</ul>
           ${reg.xattrs.length ? html`<h3>Extended attributes</h3><ul>${reg.xattrs.map((x) => html`<li>${x.field}: ${x.value} (${x.node})</li>`)}</ul>` : ''}
@@ -106,8 +106,8 @@ function Tombstones() {
 
 function Settings({ sum }) {
   return html`<section aria-labelledby="set-h"><h2 id="set-h">Setting registers</h2>
-    <table id="settings"><thead><tr><th scope="col">Key</th><th scope="col">Value</th><th scope="col">Written by</th><th scope="col">At</th></tr></thead>
-    <tbody>${sum.settings.map((s) => html`<tr><td class="mono">${s.key}</td><td class="mono small">${JSON.stringify(s.value)}</td><td>${s.node}</td><td class="small">${fmtTime(s.time)}</td></tr>`)}</tbody></table>
+    <div class="table-wrap"><table id="settings"><thead><tr><th scope="col">Key</th><th scope="col">Value</th><th scope="col">Written by</th><th scope="col">At</th></tr></thead>
+    <tbody>${sum.settings.map((s) => html`<tr><td class="mono">${s.key}</td><td class="mono small">${JSON.stringify(s.value)}</td><td>${s.node}</td><td class="small">${fmtTime(s.time)}</td></tr>`)}</tbody></table></div>
     <p class="small muted">Footprint: ${fmtNum(sum.footprint.LogOps)} log ops, ${fmtNum(sum.footprint.MoveLog)} move-log entries, ${fmtNum(sum.footprint.Dentries)} dentries; ${sum.all_durable ? 'every op is durable' : 'ops are being written'}.</p>
   </section>`;
 }

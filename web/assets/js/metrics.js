@@ -42,7 +42,14 @@ function Chart({ title, series, times }) {
     if (!plot.current) plot.current = new uPlot(opts, data, box.current);
     else plot.current.setData(data);
   });
-  useEffect(() => () => { if (plot.current) plot.current.destroy(); }, []);
+  useEffect(() => {
+    // Follow the box's width (a resized window, a phone turned).
+    const ro = new ResizeObserver(() => {
+      if (plot.current) plot.current.setSize({ width: Math.max(260, box.current.clientWidth), height: 180 });
+    });
+    ro.observe(box.current);
+    return () => { ro.disconnect(); if (plot.current) plot.current.destroy(); };
+  }, []);
   return html`<figure class="chart" data-group=${title}>
     <figcaption>${title} <span class="small muted">now: ${series.map((s, i) => `${series.length > 1 ? s.name + ' ' : ''}${fmtValue(unit, latest[i])}`).join(', ')}</span></figcaption>
     <div ref=${box} class="plot"></div>

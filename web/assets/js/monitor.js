@@ -114,14 +114,16 @@ function ReplicationFactor({ status, onChanged }) {
   // refresh that lands while they type (the answer to their previous
   // change, say) must not overwrite what they typed.
   const [edited, setEdited] = useState(false);
+  const typed = useRef('');
   useEffect(() => { if (status && !edited) setValue(String(status.replication_factor)); }, [status && status.replication_factor]);
   if (!status) return null;
   const submit = async (e) => {
     e.preventDefault();
     const n = parseInt(value, 10);
+    const sent = value;
     try {
       await api('PUT', '/api/replication-factor', { replication_factor: n });
-      setEdited(false);
+      if (typed.current === sent) setEdited(false); // not if they typed on while it went
       setMsg({ ok: true, text: `Replication factor set to ${n}; repair starts now.` });
       onChanged();
     } catch (err) {
@@ -130,7 +132,7 @@ function ReplicationFactor({ status, onChanged }) {
   };
   return html`<form class="rf" onSubmit=${submit} aria-label="Replication factor">
     <label for="rf-input">Replication factor</label>
-    <input id="rf-input" type="number" min="1" max="1000" value=${value} onInput=${(e) => { setValue(e.target.value); setEdited(true); }} required />
+    <input id="rf-input" type="number" min="1" max="1000" value=${value} onInput=${(e) => { typed.current = e.target.value; setValue(e.target.value); setEdited(true); }} required />
     <button type="submit">Set</button>
     <span class="small muted">every chunk is kept on this many storage members</span>
     ${msg ? html`<p class=${msg.ok ? 'ok' : 'error'} role="status">${msg.text}</p>` : ''}
