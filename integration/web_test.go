@@ -289,6 +289,9 @@ func (w *webEnv) testVisualizer(t *testing.T) {
 	tab.WaitJS(t, 10*time.Second, "details of n2 from the keyboard", `document.querySelector('.node-panel h2').textContent.includes('n2')`)
 	tab.Screenshot(t, w.shots, "cluster-visualizer", 1280, 800)
 	checkA11y(t, tab, "visualizer")
+	// At a phone's width the graph is refitted into its smaller box.
+	tab.Do(t, 10*time.Second, chromedp.EmulateViewport(390, 844))
+	tab.WaitJS(t, 10*time.Second, "graph refitted at 390 px", `(() => { const cy = window.clusterfTopology, bb = cy.nodes().renderedBoundingBox(); return bb.x1 >= 0 && bb.x2 <= cy.width() + 1; })()`)
 	w.phoneFits(t, tab, "cluster-visualizer")
 }
 

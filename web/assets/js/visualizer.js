@@ -101,6 +101,7 @@ function NodePanel({ m, parts }) {
 function App() {
   const box = useRef(null);
   const cyRef = useRef(null);
+  const roRef = useRef(null);
   const prevRef = useRef(null);
   const [rep, setRep] = useState(null);
   const [parts, setParts] = useState(null);
@@ -123,6 +124,12 @@ function App() {
         layout: many ? { name: 'circle', animate: false } : { name: 'cose', animate: false, randomize: false } });
       cy.on('tap', 'node', (e) => setSel(e.target.id()));
       cy.on('tap', (e) => { if (e.target === cy) setSel(null); });
+      // A resized box (a phone turned, a narrower window) refits the
+      // graph, unless the user has panned or zoomed it themselves.
+      let moved = false;
+      cy.on('scrollzoom pinchzoom dragpan', () => { moved = true; });
+      roRef.current = new ResizeObserver(() => { cy.resize(); if (!moved) cy.fit(undefined, 30); });
+      roRef.current.observe(box.current);
       cyRef.current = cy;
       window.clusterfTopology = cy;
       const first = performance.now() - t0;
@@ -163,7 +170,7 @@ function App() {
   useEffect(() => {
     load();
     const t = setInterval(load, 3000);
-    return () => { clearInterval(t); if (cyRef.current) cyRef.current.destroy(); };
+    return () => { clearInterval(t); if (roRef.current) roRef.current.disconnect(); if (cyRef.current) cyRef.current.destroy(); };
   }, []);
   useEffect(() => { if (rep) draw(rep, []); }, [showAll]);
   useStream({ reset: () => reload(), event: (e) => { if (/^peer_|repair|setting|replication_factor/.test(e.kind)) reload(); } });
