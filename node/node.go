@@ -168,6 +168,16 @@ func New(cfg Config) (_ *Node, err error) {
 func (n *Node) Start(ctx context.Context) error {
 	ctx, n.cancel = context.WithCancel(ctx)
 	n.started = time.Now()
+	// HTTP listens before the mount appears, so a script (or a test) that
+	// waits for the mount can use the API at once.
+	if err := n.startSearch(ctx); err != nil { // search.go
+		n.Close()
+		return err
+	}
+	if err := n.startHTTP(ctx); err != nil {
+		n.Close()
+		return err
+	}
 	if n.cfg.Mount != "" {
 		srv, err := fusefs.Mount(n.cfg.Mount, n.FS, fusefs.Options{
 			EntryTimeout: n.cfg.CacheTimeout,
@@ -178,8 +188,7 @@ func (n *Node) Start(ctx context.Context) error {
 			AllowOther:   os.Geteuid() == 0,
 		})
 		if err != nil {
-			n.cancel()
-			n.wg.Wait()
+			n.Close()
 			return err
 		}
 		n.mount = srv
@@ -190,14 +199,6 @@ func (n *Node) Start(ctx context.Context) error {
 			srv.Wait()
 			n.once.Do(func() { close(n.done) })
 		}()
-	}
-	if err := n.startSearch(ctx); err != nil { // search.go
-		n.Close()
-		return err
-	}
-	if err := n.startHTTP(ctx); err != nil {
-		n.Close()
-		return err
 	}
 	// The cluster starts after the mount exists: remote changes invalidate
 	// its kernel caches.
