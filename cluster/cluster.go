@@ -108,6 +108,8 @@ type Cluster struct {
 	// extra serves the RPC methods other packages register (Handle).
 	extraMu sync.RWMutex
 	extra   map[string]RPCHandler
+
+	fwd forwarder // passes pushed chunks on along their chain (forward.go)
 }
 
 // peer is what we know about one member.
@@ -179,6 +181,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 		c.startPeerLocked(p)
 	}
 	c.mu.Unlock()
+	c.fwd.start(c, ctx)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -3,9 +3,11 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,10 @@ type member struct {
 	chunks *lifecycle.Keeper
 	tr     *transport.Transport
 	c      *Cluster
+	// refusePut makes the member fail every chunk/put (a holder that is
+	// down or out of space), and puts counts the puts it answered.
+	refusePut atomic.Bool
+	puts      atomic.Int64
 }
 
 func newMember(t *testing.T, ctx context.Context, id string, key []byte) *member {
@@ -62,6 +68,12 @@ func newMember(t *testing.T, ctx context.Context, id string, key []byte) *member
 type memberHandler struct{ m *member }
 
 func (h memberHandler) HandleRPC(ctx context.Context, p transport.PeerInfo, method string, req []byte) ([]byte, error) {
+	if method == methodChunkPut {
+		if h.m.refusePut.Load() {
+			return nil, errors.New("test: this holder refuses puts")
+		}
+		h.m.puts.Add(1)
+	}
 	return h.m.c.HandleRPC(ctx, p, method, req)
 }
 

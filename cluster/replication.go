@@ -16,14 +16,17 @@ import (
 )
 
 // Replication: every referenced chunk lives on the RF holders of its
-// partition (placement.Holders over the live storage members). Writes reach
-// min(RF, 2) holders before they are acknowledged (Replicate); a repair loop
-// per node pulls what its partitions lack, and drops copies it no longer
-// holds only after every current holder confirmed them.
+// partition (placement.Holders over the live storage members). A commit's
+// chunks go to every holder at once, as a chain (Replicate: the writer
+// sends each chunk once, to the first holder, which stores it and passes
+// it on to the next while the writer goes on); Replicate returns once
+// min(RF, 2) copies are durable, which is what fsync waits for. A repair
+// loop per node pulls what its partitions lack, and drops copies it no
+// longer holds only after every current holder confirmed them.
 
 // More RPC methods.
 const (
-	methodChunkPut  = "chunk/put"  // putRequest -> nil
+	methodChunkPut  = "chunk/put"  // putRequest -> putResponse
 	methodChunkHave = "chunk/have" // haveRequest -> haveResponse
 )
 
@@ -43,7 +46,22 @@ type MemberRecord struct {
 type putRequest struct {
 	ID   chunk.ID `cbor:"1,keyasint"`
 	Blob []byte   `cbor:"2,keyasint"`
+	// Forward lists the holders to pass the chunk on to, in order (the
+	// chain's rest); Need is how many durable copies, this one included,
+	// must exist before the answer (0: 1); the others follow in the
+	// background.
+	Forward []string `cbor:"3,keyasint,omitempty"`
+	Need    int      `cbor:"4,keyasint,omitempty"`
 }
+
+// putResponse says how many durable copies the put made before answering
+// (this holder's and the chain's; an empty answer, from an older node, is 1).
+type putResponse struct {
+	Stored int `cbor:"1,keyasint"`
+}
+
+// maxForward bounds a chain (a put's Forward list).
+const maxForward = 16
 
 type haveRequest struct {
 	IDs []chunk.ID `cbor:"1,keyasint"`
@@ -192,50 +210,75 @@ func (c *Cluster) replicateOne(ctx context.Context, pl Placement, id chunk.ID) e
 	holders := pl.Holders(id)
 	need := min(pl.RF, 2, max(len(holders), 1))
 	have := 0
-	// The local copy counts (and is pushed) only once its bytes verify.
-	blob, err := c.cfg.Chunks.Get(ctx, id)
-	if err == nil {
-		if _, derr := chunk.Decode(id, blob); derr != nil {
-			err = derr
+	var targets []string
+	for _, h := range holders {
+		if h == string(c.cfg.Self) {
+			// The local copy counts once its bytes verify (the commit that
+			// stored it did; else this reads and checks it).
+			if ok, err := c.cfg.Chunks.Present(ctx, id, nil); err != nil {
+				return fmt.Errorf("replicate %s: check local copy: %w", id, err)
+			} else if ok {
+				have++
+			}
+			continue
 		}
+		targets = append(targets, h)
 	}
+	if len(targets) == 0 {
+		return nil
+	}
+	blob, err := c.cfg.Chunks.Get(ctx, id) // the receivers verify it
 	if err != nil {
 		return fmt.Errorf("replicate %s: read local copy: %w", id, err)
 	}
-	if slices.Contains(holders, string(c.cfg.Self)) {
-		have++
-	}
-	if have >= need {
-		return nil
-	}
-	var errs []error
-	for _, h := range holders {
-		if have >= need {
-			break
-		}
-		if h == string(c.cfg.Self) {
-			continue
-		}
-		addr, ok := c.peerAddr(h)
-		if !ok {
-			continue
-		}
-		if _, err := c.call(ctx, bulkTimeout, addr, h, methodChunkPut, encode(putRequest{ID: id, Blob: blob})); err != nil {
-			errs = append(errs, fmt.Errorf("put %s on %s: %w", id, h, err))
-			continue
-		}
-		have++
-	}
+	got, err := c.pushChain(ctx, id, blob, targets, need-have)
+	have += got
 	if have == 0 && c.cfg.NoStore { // a client's copy is only cache
-		return fmt.Errorf("replicate %s: no holder reachable: %w", id, errors.Join(errs...))
+		return fmt.Errorf("replicate %s: no holder reachable: %w", id, err)
 	}
 	if have < need {
-		c.log.Debug("chunk under-replicated after write", "chunk", id, "copies", have, "want", need)
+		c.log.Debug("chunk under-replicated after write", "chunk", id, "copies", have, "want", need, "err", err)
 	}
 	return nil
 }
 
-// handlePut stores a chunk pushed by a peer after verifying it.
+// pushChain sends blob to the first reachable target, which stores it and
+// passes it on along the rest; it returns once need copies are durable
+// (or no more could be made), with how many were. If the chain falls
+// short, the targets after its head get single copies until need is met.
+// Every target gets a copy eventually unless one fails (repair fills in).
+func (c *Cluster) pushChain(ctx context.Context, id chunk.ID, blob []byte, targets []string, need int) (int, error) {
+	var errs []error
+	stored := 0
+	for len(targets) > 0 && (stored == 0 || stored < need) {
+		h, rest := targets[0], targets[1:]
+		targets = rest
+		addr, ok := c.peerAddr(h)
+		if !ok {
+			continue
+		}
+		req := putRequest{ID: id, Blob: blob, Need: max(need-stored, 1)}
+		if stored == 0 { // the head carries the chain
+			req.Forward = rest[:min(len(rest), maxForward)]
+		}
+		raw, err := c.call(ctx, bulkTimeout, addr, h, methodChunkPut, encode(req))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("put %s on %s: %w", id, h, err))
+			continue
+		}
+		n := 1
+		var resp putResponse
+		if len(raw) > 0 && decode(raw, &resp) == nil && resp.Stored > 0 {
+			n = min(resp.Stored, 1+len(req.Forward))
+		}
+		stored += n
+	}
+	return stored, errors.Join(errs...)
+}
+
+// handlePut stores a chunk pushed by a peer after verifying it, and passes
+// it on along the chain (Forward): synchronously while more durable copies
+// are needed before answering, else in the background.
 func (c *Cluster) handlePut(ctx context.Context, req []byte) ([]byte, error) {
 	if c.cfg.NoStore {
 		return nil, errors.New("client node stores no chunks")
@@ -252,7 +295,22 @@ func (c *Cluster) handlePut(ctx context.Context, req []byte) ([]byte, error) {
 	if err := c.cfg.Chunks.Put(ctx, r.ID, r.Blob); err != nil {
 		return nil, err
 	}
-	return nil, nil
+	var fwd []string
+	for _, h := range r.Forward {
+		if h != string(c.cfg.Self) && !slices.Contains(fwd, h) && len(fwd) < maxForward {
+			fwd = append(fwd, h)
+		}
+	}
+	stored := 1
+	if len(fwd) > 0 {
+		if r.Need > 1 {
+			n, _ := c.pushChain(ctx, r.ID, r.Blob, fwd, r.Need-1)
+			stored += n
+		} else {
+			c.fwd.later(c, r.ID, r.Blob, fwd)
+		}
+	}
+	return encode(putResponse{Stored: stored}), nil
 }
 
 // haveBudget bounds the stored bytes one chunk/have answer reads to verify

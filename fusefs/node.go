@@ -20,8 +20,9 @@ import (
 // node is one inode (or conflict sibling) of the mount.
 type node struct {
 	fs.Inode
-	m   *mount
-	ref crdt.Ref
+	m     *mount
+	ref   crdt.Ref
+	cache pageCache // the version the kernel's page cache holds (cache.go)
 }
 
 // inoOf derives the stable inode number of ref (layout in doc.go).
@@ -241,7 +242,13 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if err != nil {
 		return nil, nil, 0, n.errno("create", err)
 	}
-	return n.child(ctx, a, out), &file{h: h, m: n.m}, 0, 0
+	in := n.child(ctx, a, out)
+	cn, _ := in.Operations().(*node)
+	var keep uint32
+	if cn != nil {
+		keep = cn.cache.open(h.Version())
+	}
+	return in, &file{h: h, m: n.m}, keep, 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -250,7 +257,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, n.errno("open", err)
 	}
-	return &file{h: h, m: n.m}, 0, 0
+	return &file{h: h, m: n.m}, n.cache.open(h.Version()), 0
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {

@@ -88,6 +88,8 @@ func (s *Server) followChanges(ctx context.Context, feed *replica.Feed) {
 				for _, e := range s.invalidate(c) {
 					again = append(again, entryNote{e.parent, e.name, now.Add(renotifyAfter)})
 				}
+			} else if c.Kind == replica.ChangeWritten {
+				s.localWrite(c) // REST, WebDAV: the page cache may be stale (cache.go)
 			}
 		}
 	}
@@ -133,6 +135,7 @@ func (s *Server) invalidate(c replica.Change) []entryNote {
 		}
 	case replica.ChangeWritten:
 		if n := m.inodes.get(inoOf(crdt.Ref{Inode: c.Inode})); n != nil {
+			n.cache.forget()
 			n.NotifyContent(0, 0)
 		}
 	case replica.ChangeAttr, replica.ChangeXattr:
@@ -155,6 +158,7 @@ func (s *Server) invalidateAll() {
 	}
 	s.m.inodes.mu.Unlock()
 	for _, n := range nodes {
+		n.cache.forget()
 		n.NotifyContent(0, 0)
 	}
 }
