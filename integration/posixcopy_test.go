@@ -71,6 +71,22 @@ func specialTree(t *testing.T, root string) {
 	}
 	must("lutimes", unix.Lutimes(filepath.Join(root, "link"), []unix.Timeval{unix.NsecToTimeval(old.UnixNano()), unix.NsecToTimeval(old.UnixNano())}))
 	must("chown", os.Lchown(filepath.Join(root, "fifo"), DiffOtherUID, DiffOtherGID))
+	// Every other entry (directories last) gets an old time too: a copy made
+	// within the same second as the tree would otherwise find rsync leaving
+	// the times it judges equal at its one-second resolution.
+	old2 := unix.NsecToTimespec(time.Date(2002, 3, 4, 5, 6, 7, 891000000, time.UTC).UnixNano())
+	var paths []string
+	must("walk", filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		paths = append(paths, p)
+		return err
+	}))
+	for i := len(paths) - 1; i >= 0; i-- {
+		var st unix.Stat_t
+		must("lstat", unix.Lstat(paths[i], &st))
+		if st.Mtim.Nano() != old.UnixNano() {
+			must("utimes "+paths[i], unix.UtimesNanoAt(unix.AT_FDCWD, paths[i], []unix.Timespec{old2, old2}, unix.AT_SYMLINK_NOFOLLOW))
+		}
+	}
 }
 
 // treeEntry is what must survive a copy, by path.
