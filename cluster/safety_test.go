@@ -302,26 +302,12 @@ func TestSyncBatchBoundedByBytes(t *testing.T) {
 	defer cancel()
 	const frame, xattrs = 6 << 20, 150 // 150 × 64 KiB = 9.4 MiB > frame
 	a := newFSNode(t, ctx, "a", fsNodeOpts{maxMessage: frame})
-	a.writeFile(t, "tagged", []byte("x"))
-	fa, _ := a.fs.Walk(ctx, "tagged")
-	value := bytes.Repeat([]byte("v"), crdt.MaxXattrValue)
-	for i := range xattrs {
-		if err := a.fs.SetXattr(ctx, fa.Ref.Inode, "user.x"+itoa(i), value, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tagFile(t, ctx, a, xattrs)
 	b := newFSNode(t, ctx, "b", fsNodeOpts{maxMessage: frame})
 	b.c.AddPeer(a.id, a.tr.Addr().String(), 0)
 	a.c.AddPeer(b.id, b.tr.Addr().String(), 0)
 	synced(t, a, b)
-	fb, err := b.fs.Walk(ctx, "tagged")
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, _ := b.fs.ListXattr(ctx, fb.Ref.Inode)
-	if len(names) != xattrs {
-		t.Fatalf("b has %d xattrs, want %d", len(names), xattrs)
-	}
+	wantTags(t, ctx, b, xattrs)
 }
 
 // TestSyncOverSlowLink: a batch that cannot arrive within a sync round's
@@ -333,14 +319,7 @@ func TestSyncOverSlowLink(t *testing.T) {
 	defer cancel()
 	const xattrs = 100 // 100 × 64 KiB = 6.4 MiB of ops
 	a := newFSNode(t, ctx, "a", fsNodeOpts{})
-	a.writeFile(t, "tagged", []byte("x"))
-	fa, _ := a.fs.Walk(ctx, "tagged")
-	value := bytes.Repeat([]byte("v"), crdt.MaxXattrValue)
-	for i := range xattrs {
-		if err := a.fs.SetXattr(ctx, fa.Ref.Inode, "user.x"+itoa(i), value, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tagFile(t, ctx, a, xattrs)
 	b := newFSNode(t, ctx, "b", fsNodeOpts{})
 	a.net.slow(1 << 20)
 	b.net.slow(1 << 20)
@@ -353,13 +332,7 @@ func TestSyncOverSlowLink(t *testing.T) {
 		t.Fatal("no call ran out of time on the slow link: the test proves nothing")
 	}
 	t.Logf("calls past their deadline: %d from a, %d from b", lateA, lateB)
-	fb, err := b.fs.Walk(ctx, "tagged")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if names, _ := b.fs.ListXattr(ctx, fb.Ref.Inode); len(names) != xattrs {
-		t.Fatalf("b has %d xattrs, want %d", len(names), xattrs)
-	}
+	wantTags(t, ctx, b, xattrs)
 }
 
 // TestSnapshotOverSlowLink: a new member that must fetch a snapshot
@@ -369,15 +342,8 @@ func TestSnapshotOverSlowLink(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a := newFSNode(t, ctx, "a", fsNodeOpts{})
-	a.writeFile(t, "tagged", []byte("x"))
-	fa, _ := a.fs.Walk(ctx, "tagged")
-	value := bytes.Repeat([]byte("v"), crdt.MaxXattrValue)
 	const xattrs = 50 // 3.2 MiB of snapshot: 3 s at 1 MiB/s, rounds of 1 s
-	for i := range xattrs {
-		if err := a.fs.SetXattr(ctx, fa.Ref.Inode, "user.x"+itoa(i), value, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tagFile(t, ctx, a, xattrs)
 	if st := gcRounds(2, a); st.Compacted.Ops == 0 {
 		t.Fatal("a alone compacted nothing: b would not need a snapshot")
 	}
@@ -387,12 +353,35 @@ func TestSnapshotOverSlowLink(t *testing.T) {
 	b.c.AddPeer(a.id, a.tr.Addr().String(), 0)
 	a.c.AddPeer(b.id, b.tr.Addr().String(), 0)
 	synced(t, a, b)
-	fb, err := b.fs.Walk(ctx, "tagged")
+	wantTags(t, ctx, b, xattrs)
+}
+
+// tagFile writes the file "tagged" on n with count xattrs of the largest
+// size (64 KiB each).
+func tagFile(t *testing.T, ctx context.Context, n *fsNode, count int) {
+	t.Helper()
+	n.writeFile(t, "tagged", []byte("x"))
+	f, err := n.fs.Walk(ctx, "tagged")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if names, _ := b.fs.ListXattr(ctx, fb.Ref.Inode); len(names) != xattrs {
-		t.Fatalf("b has %d xattrs, want %d", len(names), xattrs)
+	value := bytes.Repeat([]byte("v"), crdt.MaxXattrValue)
+	for i := range count {
+		if err := n.fs.SetXattr(ctx, f.Ref.Inode, "user.x"+itoa(i), value, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// wantTags checks that n has "tagged" with count xattrs.
+func wantTags(t *testing.T, ctx context.Context, n *fsNode, count int) {
+	t.Helper()
+	f, err := n.fs.Walk(ctx, "tagged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := n.fs.ListXattr(ctx, f.Ref.Inode); len(names) != count {
+		t.Fatalf("%s has %d xattrs, want %d", n.id, len(names), count)
 	}
 }
 
