@@ -18,9 +18,12 @@ import (
 // and I/O priority, on one thread, reading at most autoReadRate, and only
 // with a free transcode slot (a viewer takes the slot back at once).
 //
-// TEMPORARY: new files are found by a periodic scan of the paths
-// (Config.AutoInterval) until replica's namespace change feed lands; then
-// the scan becomes a subscription.
+// New files are found through the core's change feed: a content write, a
+// new name, a move or a reset wakes the loop, which waits until the
+// changes settle (autoSettle) and then walks the configured paths,
+// skipping every version it prepared or refused before. A walk also runs
+// at start and every Config.AutoInterval as a backstop (a missed event
+// costs one interval, never a file).
 
 // mediaExts are the extensions the scan looks at (probing every file of
 // a tree would be wasteful).
@@ -34,27 +37,89 @@ var mediaExts = map[string]bool{
 // maxScan bounds the entries one scan visits.
 const maxScan = 200_000
 
+// autoSettle is how long the loop waits after a change for more before it
+// walks (a copy of a folder is one walk, not one per file).
+const autoSettle = 500 * time.Millisecond
+
+// autoRetry is when a walk that left files waiting (no free transcode
+// slot) runs again.
+const autoRetry = 30 * time.Second
+
 func (s *Service) autoLoop() {
 	done := map[string]bool{} // versions prepared, or refused for good
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
+	feed := s.cfg.FS.Changes()
+	after := feed.Last()
+	if !sleepCtx(s.ctx, time.Second) {
+		return
+	}
 	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
+		wait := s.cfg.AutoInterval
+		if s.autoScan(done) {
+			wait = min(wait, autoRetry) // a file waits for a transcode slot
 		}
-		s.autoScan(done)
-		t.Reset(s.cfg.AutoInterval)
+		woken, ok := s.waitForMedia(feed, &after, wait)
+		if !ok {
+			return
+		}
+		if woken {
+			s.stats.AutoWakes.Add(1)
+			if !sleepCtx(s.ctx, autoSettle) {
+				return
+			}
+			after = feed.Last() // the walk sees what came meanwhile
+		}
 	}
 }
 
-// autoScan prepares what is new under every configured path.
-func (s *Service) autoScan(done map[string]bool) {
+// waitForMedia waits for a change that may bring a media file (woken) or
+// for d; ok is false once the service closes.
+func (s *Service) waitForMedia(feed *replica.Feed, after *uint64, d time.Duration) (woken, ok bool) {
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithDeadline(s.ctx, deadline)
+		err := feed.Wait(ctx, *after)
+		cancel()
+		if s.ctx.Err() != nil {
+			return false, false
+		}
+		if err != nil {
+			return false, true // the backstop
+		}
+		changes, missed := feed.Since(*after, 0)
+		if len(changes) > 0 {
+			*after = changes[len(changes)-1].Seq
+		}
+		if missed {
+			return true, true
+		}
+		for _, c := range changes {
+			switch c.Kind {
+			case replica.ChangeCreated, replica.ChangeMoved, replica.ChangeWritten, replica.ChangeReset:
+				return true, true
+			}
+		}
+	}
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// autoScan prepares what is new under every configured path. It reports
+// whether a file was left for later (no free slot).
+func (s *Service) autoScan(done map[string]bool) (retry bool) {
 	for _, root := range s.cfg.Auto {
 		for _, p := range s.scanFiles(strings.Trim(root, "/")) {
 			if s.ctx.Err() != nil {
-				return
+				return false
 			}
 			src, err := s.resolve(s.ctx, p)
 			if err != nil || done[src.ver] {
@@ -64,7 +129,7 @@ func (s *Service) autoScan(done map[string]bool) {
 			var busy *BusyError
 			switch {
 			case errors.As(err, &busy), errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
-				// try again at the next scan
+				retry = true // try again at the next scan
 			case err != nil:
 				s.log.Debug("media auto: not prepared", "path", "/"+p, "err", err)
 				done[src.ver] = true
@@ -74,6 +139,7 @@ func (s *Service) autoScan(done map[string]bool) {
 			}
 		}
 	}
+	return retry
 }
 
 // scanFiles lists the media files below root.

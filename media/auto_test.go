@@ -27,11 +27,12 @@ func niceOf(pid string) (int, bool) {
 }
 
 // TestAutoPrepare: with --media-auto, files appearing under the path are
-// prepared in the background by ffmpeg at nice 19: afterwards the file
+// prepared in the background by ffmpeg at nice 19, found through the
+// change feed (the backstop walk is an hour away): afterwards the file
 // that needs encoding streams from the cache without any ffmpeg run,
 // and thumbnails are there. Files elsewhere are left alone.
 func TestAutoPrepare(t *testing.T) {
-	e := newEnv(t, media.Config{Auto: []string{"/videos"}, AutoInterval: 200 * time.Millisecond})
+	e := newEnv(t, media.Config{Auto: []string{"/videos"}, AutoInterval: time.Hour})
 	for _, k := range []string{"mpeg4-long", "h264-aac-mkv", "mpeg4-avi"} {
 		media.GenSource(t, k) // before the watch: the generator is an ffmpeg child too
 	}
@@ -86,8 +87,11 @@ func TestAutoPrepare(t *testing.T) {
 	if e.svc.Stats().Thumbnails.Load() != thumbs {
 		t.Errorf("the thumbnail was not prepared")
 	}
-	if s := e.svc.Status(); len(s.AutoPaths) != 1 || !strings.Contains(s.AutoScanMethod, "periodic scan") {
+	if s := e.svc.Status(); len(s.AutoPaths) != 1 || !strings.Contains(s.AutoScanMethod, "change feed") {
 		t.Errorf("status %+v", s)
+	}
+	if e.svc.Stats().AutoWakes.Load() == 0 {
+		t.Error("no walk was started by the change feed")
 	}
 	waitNoChildren(t)
 }

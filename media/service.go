@@ -22,7 +22,7 @@ import (
 const (
 	DefaultCacheSize     = 4 << 30 // bytes
 	DefaultViewerTimeout = 30 * time.Second
-	DefaultAutoInterval  = time.Minute
+	DefaultAutoInterval  = 10 * time.Minute
 	DefaultSegmentWait   = 60 * time.Second
 )
 
@@ -55,7 +55,8 @@ type Config struct {
 	// prepared in the background (probe, thumbnail, keyframe index, and a
 	// full transcode when the file cannot be remuxed).
 	Auto []string
-	// AutoInterval is the period of the scan of Auto (0: DefaultAutoInterval).
+	// AutoInterval is the period of the backstop walk of Auto (new files
+	// are found through the change feed; 0: DefaultAutoInterval).
 	AutoInterval time.Duration
 	// ViewerTimeout: a viewer that asked for nothing this long has left
 	// (0: DefaultViewerTimeout). A transcode without viewers is killed.
@@ -111,6 +112,7 @@ type Stats struct {
 	Probes       atomic.Int64 // ffprobe runs
 	Thumbnails   atomic.Int64 // thumbnails made (not served from cache)
 	AutoPrepared atomic.Int64 // files the background scan prepared
+	AutoWakes    atomic.Int64 // background walks the change feed started
 }
 
 // New opens the cache and returns the service. It starts one janitor
@@ -261,7 +263,7 @@ func (s *Service) Status() Status {
 		st.Reason = ErrUnavailable.Error()
 	}
 	if len(s.cfg.Auto) > 0 {
-		st.AutoScanMethod = fmt.Sprintf("periodic scan every %s (until the namespace change feed lands)", s.cfg.AutoInterval)
+		st.AutoScanMethod = fmt.Sprintf("change feed, and a full scan every %s", s.cfg.AutoInterval)
 	}
 	return st
 }
