@@ -171,13 +171,17 @@ type Tab struct {
 	// Allow are substrings of issues the test expects (a request it makes
 	// fail on purpose).
 	Allow []string
+	close context.CancelFunc
 }
+
+// Close closes the tab now (it closes at cleanup anyway).
+func (tab *Tab) Close() { tab.close() }
 
 // NewTab opens a tab in the browser of bctx; it closes at cleanup.
 func NewTab(t testing.TB, bctx context.Context) *Tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(bctx)
-	tab := &Tab{Ctx: ctx}
+	tab := &Tab{Ctx: ctx, close: cancel}
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()
 		t.Fatalf("open tab: %v", err)

@@ -95,6 +95,7 @@ func BenchmarkDashboard100Nodes(b *testing.B) {
 // navigation start until cond held, and the longest task seen meanwhile.
 func firstRender(b *testing.B, browser context.Context, url, cond string) (ms, longest float64) {
 	tab := NewTab(b, browser)
+	defer tab.Close() // a live page left open would keep loading the cores in the next rounds
 	tab.Do(b, 60*time.Second, chromedp.Navigate(url))
 	// Long tasks since the document started (buffered).
 	EvalJS[bool](b, tab, `(() => { window.__longest = 0; try { new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longest = Math.max(window.__longest, e.duration); }).observe({type: 'longtask', buffered: true}); } catch (_) {} return true; })()`)
