@@ -1,13 +1,14 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,20 +28,22 @@ func BenchmarkDashboard100Nodes(b *testing.B) {
 	const nodes, basePort = 100, 41000
 	cmd := exec.Command(Binary(b), "sim", "--sim-nodes", fmt.Sprint(nodes), "--base-port", fmt.Sprint(basePort), "--data-dir", b.TempDir())
 	cmd.Env = ChildEnv()
+	// Pdeathsig is sent when the forking OS thread ends, not the process:
+	// keep this goroutine on its thread until the benchmark is over (a
+	// sim found dead after a minute, with the benchmark still waiting).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = io.Discard // the banner
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
-	go func() { // drain the banner
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-		}
-	}()
+	exited := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); close(exited) }()
+	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); <-exited })
 	base := fmt.Sprintf("http://127.0.0.1:%d", basePort)
 	client := &http.Client{Timeout: time.Minute}
 	start := time.Now()
@@ -53,6 +56,11 @@ func BenchmarkDashboard100Nodes(b *testing.B) {
 	}
 	up, known := 0, 0
 	for time.Since(start) < wait {
+		select {
+		case <-exited:
+			b.Fatalf("the sim exited after %v (%v):\n%s", time.Since(start).Round(time.Second), exitErr, tail(stderr.String(), 4000))
+		default:
+		}
 		var rep struct {
 			Members []struct{ State string } `json:"members"`
 		}
