@@ -320,12 +320,7 @@ func TestSyncOverSlowLink(t *testing.T) {
 	const xattrs = 100 // 100 × 64 KiB = 6.4 MiB of ops
 	a := newFSNode(t, ctx, "a", fsNodeOpts{})
 	tagFile(t, ctx, a, xattrs)
-	b := newFSNode(t, ctx, "b", fsNodeOpts{})
-	a.net.slow(1 << 20)
-	b.net.slow(1 << 20)
-	b.c.AddPeer(a.id, a.tr.Addr().String(), 0)
-	a.c.AddPeer(b.id, b.tr.Addr().String(), 0)
-	synced(t, a, b)
+	b := joinOverSlowLink(t, ctx, a)
 	_, lateA := a.net.counts()
 	_, lateB := b.net.counts()
 	if lateA+lateB == 0 {
@@ -347,12 +342,7 @@ func TestSnapshotOverSlowLink(t *testing.T) {
 	if st := gcRounds(2, a); st.Compacted.Ops == 0 {
 		t.Fatal("a alone compacted nothing: b would not need a snapshot")
 	}
-	b := newFSNode(t, ctx, "b", fsNodeOpts{})
-	a.net.slow(1 << 20)
-	b.net.slow(1 << 20)
-	b.c.AddPeer(a.id, a.tr.Addr().String(), 0)
-	a.c.AddPeer(b.id, b.tr.Addr().String(), 0)
-	synced(t, a, b)
+	b := joinOverSlowLink(t, ctx, a)
 	wantTags(t, ctx, b, xattrs)
 }
 
@@ -371,6 +361,19 @@ func tagFile(t *testing.T, ctx context.Context, n *fsNode, count int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// joinOverSlowLink starts member b and links it with a at 1 MiB/s both
+// ways, and waits until their metadata is in sync.
+func joinOverSlowLink(t *testing.T, ctx context.Context, a *fsNode) *fsNode {
+	t.Helper()
+	b := newFSNode(t, ctx, "b", fsNodeOpts{})
+	a.net.slow(1 << 20)
+	b.net.slow(1 << 20)
+	b.c.AddPeer(a.id, a.tr.Addr().String(), 0)
+	a.c.AddPeer(b.id, b.tr.Addr().String(), 0)
+	synced(t, a, b)
+	return b
 }
 
 // wantTags checks that n has "tagged" with count xattrs.
