@@ -53,14 +53,15 @@ func (f *forwarder) start(c *Cluster, ctx context.Context) {
 }
 
 // later queues a chunk to pass on, or passes it on now when the queue is
-// full or the workers are not running.
-func (f *forwarder) later(c *Cluster, id chunk.ID, blob []byte, targets []string) {
+// full or the workers are not running (then under reqCtx, the put's own
+// context, without its cancellation: the put is answered meanwhile).
+func (f *forwarder) later(c *Cluster, reqCtx context.Context, id chunk.ID, blob []byte, targets []string) {
 	j := forwardJob{id: id, blob: blob, targets: targets}
 	c.mu.Lock()
 	ctx := c.ctx
 	c.mu.Unlock()
 	if ctx == nil { // not running: tests, or before Run
-		c.forwardNow(context.Background(), j)
+		c.forwardNow(context.WithoutCancel(reqCtx), j)
 		return
 	}
 	select {

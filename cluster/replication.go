@@ -307,7 +307,7 @@ func (c *Cluster) handlePut(ctx context.Context, req []byte) ([]byte, error) {
 			n, _ := c.pushChain(ctx, r.ID, r.Blob, fwd, r.Need-1)
 			stored += n
 		} else {
-			c.fwd.later(c, r.ID, r.Blob, fwd)
+			c.fwd.later(c, ctx, r.ID, r.Blob, fwd)
 		}
 	}
 	return encode(putResponse{Stored: stored}), nil

@@ -245,9 +245,6 @@ func TestJournalSurvivesKill9(t *testing.T) {
 		journalChild(dir)
 		return
 	}
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
 	rng := rand.New(rand.NewPCG(7, 8))
 	for round := range 4 {
 		dir := t.TempDir()
