@@ -111,7 +111,12 @@ func (s *slowReplicator) Replicate(ctx context.Context, ids []chunk.ID) error {
 	if err := s.inner.Replicate(ctx, ids); err != nil {
 		return err
 	}
-	s.pushed <- struct{}{}
+	// A commit may replicate more than once (chunks stored as they fill
+	// push on their own, replica/pipeline.go): the first one is reported.
+	select {
+	case s.pushed <- struct{}{}:
+	default:
+	}
 	<-s.release
 	return nil
 }

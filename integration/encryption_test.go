@@ -132,8 +132,10 @@ func refused(t *testing.T, nodeDir string, want string, args ...string) {
 func TestEncryptedNode(t *testing.T) {
 	port := freeTCPPort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	// No staging memory: the bytes of a file being written go to a
+	// staging file, which must be sealed too.
 	n := StartNode(t, NodeOptions{NodeID: "enc1", Env: keyEnv(encKey),
-		ExtraArgs: []string{"--http-port", strconv.Itoa(port)}})
+		ExtraArgs: []string{"--http-port", strconv.Itoa(port), "--staging-memory", "0"}})
 	mnt, nd := n.Mountpoint(), n.NodeDir()
 	eventually(t, 10*time.Second, "the banner says the node is encrypted", func() string {
 		if !strings.Contains(n.Stderr(), "at rest:   encrypted") {

@@ -56,6 +56,10 @@ type Config struct {
 	// ClockOffset skews this node's metadata clock (fault-injection tests:
 	// the HLC must cope with peers whose wall clocks are off).
 	ClockOffset time.Duration
+	// StagingMemory is the memory files being written may use for chunks
+	// not stored yet, before they go to staging files in the data dir
+	// (0: replica.DefaultStagingMemory; < 0: none).
+	StagingMemory int64
 	// CacheTimeout sets the mount's kernel entry and attribute cache
 	// timeouts (tests: a long one proves remote changes invalidate).
 	CacheTimeout time.Duration

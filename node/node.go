@@ -137,16 +137,17 @@ func New(cfg Config) (_ *Node, err error) {
 		(*nodeCollector)(n),
 	)
 	n.FS, err = replica.New(replica.Config{
-		Meta:        n.Meta,
-		Chunks:      n.Chunks,
-		Fetcher:     n.Cluster,
-		Replicator:  n.Cluster,
-		OnCommit:    n.Cluster.Changed,
-		StagingDir:  filepath.Join(dir, "staging"),
-		OpenStaging: n.openStaging(),
-		StatfsDir:   dir,
-		ChunkSize:   cfg.ChunkSize,
-		Logger:      n.log,
+		Meta:          n.Meta,
+		Chunks:        n.Chunks,
+		Fetcher:       n.Cluster,
+		Replicator:    n.Cluster,
+		OnCommit:      n.Cluster.Changed,
+		StagingDir:    filepath.Join(dir, "staging"),
+		OpenStaging:   n.openStaging(),
+		StagingMemory: cfg.StagingMemory,
+		StatfsDir:     dir,
+		ChunkSize:     cfg.ChunkSize,
+		Logger:        n.log,
 	})
 	if err != nil {
 		return nil, err

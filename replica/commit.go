@@ -51,6 +51,7 @@ func (of *openFile) flush(ctx context.Context, durable bool) error {
 	defer of.commitMu.Unlock()
 	f := of.fs
 	of.mu.Lock()
+	of.waitEarly() // chunks the workers are storing (pipeline.go)
 	st, err := of.prepare(ctx)
 	if st == nil || err != nil {
 		of.mu.Unlock()
@@ -139,6 +140,14 @@ func (of *openFile) prepare(ctx context.Context) (*staged, error) {
 		end := chunkEnd(start, cs, of.size)
 		if cap(buf) < int(end-start) {
 			buf = make([]byte, cs)
+		}
+		if slot, ok := of.dirty[idx]; ok && slot < 0 && end-start == cs {
+			// Stored (and being replicated) already (pipeline.go).
+			if id := of.earlyID(slot); !id.IsZero() {
+				st.pin.Add(chunk.ID(id))
+				stored = append(stored, crdt.SparseChunk{Index: uint64(idx), ID: id})
+			}
+			continue
 		}
 		data := buf[:end-start]
 		if err := of.read(ctx, data, start); err != nil {

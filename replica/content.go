@@ -55,6 +55,8 @@ type openFile struct {
 
 	cacheID   crdt.ChunkID // one decoded chunk, for sequential reads
 	cacheData []byte
+
+	early earlyState // chunks stored as they filled (pipeline.go)
 }
 
 // Handle is one open file description.

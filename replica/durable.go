@@ -35,7 +35,12 @@ type replJobs struct {
 	wg      sync.WaitGroup
 	ctx     context.Context
 	cancel  context.CancelFunc
+	sem     chan struct{} // bounds the pushes under way
 }
+
+// maxReplJobs bounds the background replications running at once (each
+// pushes up to 4 chunks in parallel, cluster.Replicate).
+const maxReplJobs = 4
 
 type replJob struct {
 	done chan struct{}
@@ -45,6 +50,7 @@ type replJob struct {
 func (j *replJobs) init() {
 	j.byInode = map[crdt.InodeID][]*replJob{}
 	j.ctx, j.cancel = context.WithCancel(context.Background())
+	j.sem = make(chan struct{}, maxReplJobs)
 }
 
 // replicateLater pushes ids (the new chunks of a commit of ino) to their
@@ -65,7 +71,13 @@ func (f *FS) replicateLater(ino crdt.InodeID, ids []chunk.ID) {
 	j.mu.Unlock()
 	go func() {
 		defer j.wg.Done()
-		job.err = f.repl.Replicate(j.ctx, ids)
+		select {
+		case j.sem <- struct{}{}:
+			job.err = f.repl.Replicate(j.ctx, ids)
+			<-j.sem
+		case <-j.ctx.Done():
+			job.err = j.ctx.Err()
+		}
 		if job.err != nil {
 			f.log.Warn("background replication failed; repair will copy the chunks", "inode", ino, "err", job.err)
 		}

@@ -47,6 +47,10 @@ type Config struct {
 	// OpenStaging creates an open file's staging file in StagingDir (nil:
 	// an unlinked temporary file; atrest.NewStagingFile encrypts it).
 	OpenStaging func(dir, pattern string) (StagingFile, error)
+	// StagingMemory is the memory staged chunks of all open files may use
+	// before they go to staging files (memstaging.go; 0:
+	// DefaultStagingMemory; < 0: none, every staged chunk on disk).
+	StagingMemory int64
 	// StatfsDir is the directory whose filesystem Statfs reports (the data dir).
 	StatfsDir string
 	// Fetcher gets chunks this node does not store from other members
@@ -93,6 +97,7 @@ type FS struct {
 	onCommit  func()
 	staging   string
 	openStage func(dir, pattern string) (StagingFile, error)
+	stageMem  memBudget // memory of staged chunks (memstaging.go)
 	statfsDir string
 	chunkSize int
 	inlineMax int
@@ -107,6 +112,7 @@ type FS struct {
 	closed bool
 
 	jobs replJobs // background replication of committed chunks (durable.go)
+	pipe pipeline // chunks stored as they fill (pipeline.go)
 }
 
 // New returns an FS over cfg. The staging directory is created and emptied:
@@ -123,6 +129,7 @@ func New(cfg Config) (*FS, error) {
 		onCommit:  cfg.OnCommit,
 		staging:   cfg.StagingDir,
 		openStage: cfg.OpenStaging,
+		stageMem:  memBudget{limit: cfg.StagingMemory},
 		statfsDir: cfg.StatfsDir,
 		chunkSize: cfg.ChunkSize,
 		inlineMax: cfg.InlineMax,
@@ -134,6 +141,9 @@ func New(cfg Config) (*FS, error) {
 	}
 	if f.openStage == nil {
 		f.openStage = openPlainStaging
+	}
+	if f.stageMem.limit == 0 {
+		f.stageMem.limit = DefaultStagingMemory
 	}
 	if f.chunkSize <= 0 {
 		f.chunkSize = DefaultChunkSize
@@ -166,6 +176,7 @@ func New(cfg Config) (*FS, error) {
 		return nil, fmt.Errorf("replica: create staging dir: %w", err)
 	}
 	f.jobs.init()
+	f.pipe.start(f)
 	return f, nil
 }
 
@@ -193,6 +204,7 @@ func (f *FS) ChunkSize() int { return f.chunkSize }
 // Close commits nothing (open handles must be flushed by their owners) and
 // refuses further opens.
 func (f *FS) Close() error {
+	f.pipe.close()
 	f.jobs.close()
 	f.mu.Lock()
 	defer f.mu.Unlock()

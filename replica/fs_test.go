@@ -58,7 +58,7 @@ func TestContentModel(t *testing.T) {
 		a, h := mustCreate(t, f, crdt.RootID, "f")
 		var model []byte
 		for i, n := 0, rapid.IntRange(1, 30).Draw(rt, "steps"); i < n; i++ {
-			switch rapid.IntRange(0, 4).Draw(rt, "op") {
+			switch rapid.IntRange(0, 5).Draw(rt, "op") {
 			case 0, 1: // write
 				off := rapid.Int64Range(0, 20000).Draw(rt, "off")
 				size := rapid.IntRange(1, 9000).Draw(rt, "size")
@@ -91,6 +91,15 @@ func TestContentModel(t *testing.T) {
 				}
 				if h, err = f.Open(ctx, a.Ref, os.O_RDWR); err != nil {
 					rt.Fatalf("reopen: %v", err)
+				}
+			case 5: // read back while staged: chunks the pipeline stored already, staged ones, base ones
+				got := make([]byte, len(model)+10)
+				n, err := h.ReadAt(ctx, got, 0)
+				if err != nil && !errors.Is(err, io.EOF) {
+					rt.Fatalf("read: %v", err)
+				}
+				if !bytes.Equal(got[:n], model) {
+					rt.Fatalf("staged content differs from model (len %d vs %d)", n, len(model))
 				}
 			}
 			if got := h.Size(); got != int64(len(model)) {

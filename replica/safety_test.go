@@ -116,7 +116,12 @@ type blockingReplicator struct {
 }
 
 func (b *blockingReplicator) Replicate(ctx context.Context, ids []chunk.ID) error {
-	b.entered <- struct{}{}
+	// Chunks stored as they fill start pushes of their own (pipeline.go),
+	// so a commit may call this more than once: only the first is waited for.
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
 	select {
 	case <-b.release:
 		return nil

@@ -50,7 +50,11 @@ func (of *openFile) read(ctx context.Context, p []byte, off int64) error {
 			n = rest
 		}
 		part := p[:n]
-		if slot, ok := of.dirty[idx]; ok {
+		if slot, ok := of.dirty[idx]; ok && slot < 0 { // stored already (pipeline.go)
+			if err := of.readEarly(ctx, part, slot, within); err != nil {
+				return err
+			}
+		} else if ok {
 			m, err := of.staging.ReadAt(part, slot*cs+within)
 			if err != nil && !errors.Is(err, io.EOF) {
 				return fmt.Errorf("read staging: %w", err)
@@ -149,11 +153,14 @@ func (of *openFile) ensureStaging() error {
 	if of.staging != nil {
 		return nil
 	}
-	fh, err := of.fs.openStage(of.fs.staging, of.id.String()+"-*")
-	if err != nil {
-		return fmt.Errorf("create staging file: %w", err)
-	}
-	of.staging = fh
+	f := of.fs
+	of.staging = newMemStaging(of.cs(), &f.stageMem, func() (StagingFile, error) {
+		fh, err := f.openStage(f.staging, of.id.String()+"-*")
+		if err != nil {
+			return nil, fmt.Errorf("create staging file: %w", err)
+		}
+		return fh, nil
+	})
 	of.resetSlots()
 	return nil
 }
@@ -162,6 +169,7 @@ func (of *openFile) ensureStaging() error {
 func (of *openFile) resetSlots() {
 	of.dirty = make(map[int64]int64)
 	of.freeSlots, of.nslots = nil, 0
+	of.resetEarly()
 }
 
 // newSlot hands out an all-zero slot.
@@ -190,6 +198,9 @@ func (of *openFile) zeroStaging(off, n int64) error {
 func (of *openFile) dropSlot(idx int64) error {
 	slot := of.dirty[idx]
 	delete(of.dirty, idx)
+	if slot < 0 { // stored already: no slot to free
+		return nil
+	}
 	if err := of.zeroStaging(slot*of.cs(), of.cs()); err != nil {
 		return err
 	}
@@ -200,7 +211,9 @@ func (of *openFile) dropSlot(idx int64) error {
 // materialize gives chunk idx a slot holding the base's bytes of it, so
 // the staging file holds the whole chunk.
 func (of *openFile) materialize(ctx context.Context, idx int64) error {
-	if _, ok := of.dirty[idx]; ok {
+	if slot, ok := of.dirty[idx]; ok && slot < 0 {
+		return of.unstore(ctx, idx, slot)
+	} else if ok {
 		return nil
 	}
 	if err := of.checkStoredLimit(idx); err != nil {
@@ -285,6 +298,7 @@ func (of *openFile) write(p []byte, off int64) error {
 	of.changed = true
 	of.gen++
 	of.mtime = of.fs.now().UnixNano()
+	of.noteWrite(off, end)
 	return nil
 }
 
@@ -308,6 +322,8 @@ func (of *openFile) truncate(size int64) error {
 			if err := of.zeroStaging(of.dirty[size/cs]*cs+within, cs-within); err != nil {
 				return err
 			}
+			of.gen++
+			of.touched(size / cs) // a chunk job under way must not install
 		}
 		of.baseValid = min(of.baseValid, size)
 		of.truncSince = min(of.truncSince, size)
@@ -336,6 +352,7 @@ func (of *openFile) discardStaging() {
 		of.staging = nil
 	}
 	of.dirty = nil
+	of.resetEarly()
 	of.cacheData = nil
 	of.fs.releaseWhenDurable(of.pin) // the last commit may not be durable yet
 }

@@ -31,7 +31,8 @@ func TestEncryptedStaging(t *testing.T) {
 	const cs = 64 << 10
 	f, err := New(Config{
 		Meta: meta, Chunks: lifecycle.New(store, nil), ChunkSize: cs,
-		StagingDir: filepath.Join(dir, "staging"),
+		StagingDir:    filepath.Join(dir, "staging"),
+		StagingMemory: -1, // every staged chunk in atrest's file
 		OpenStaging: func(dir, pattern string) (StagingFile, error) {
 			return atrest.NewStagingFile(dir, pattern)
 		},

@@ -29,6 +29,7 @@ import (
 	"github.com/clusterf/clusterf/chunk/engines"
 	"github.com/clusterf/clusterf/media"
 	"github.com/clusterf/clusterf/node"
+	"github.com/clusterf/clusterf/replica"
 	"github.com/clusterf/clusterf/sim"
 )
 
@@ -102,6 +103,7 @@ type nodeFlags struct {
 	basePort      int
 	sync          syncFlags // --import-dir, --export-dir, ... (sync.go)
 	mediaCache    byteSize
+	stagingMem    byteSize
 	mediaJobs     int
 	mediaAuto     []string
 
@@ -146,6 +148,8 @@ func (f *nodeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.debug, "debug", false, "verbose debug logging (every FUSE request)")
 	fs.BoolVar(&f.noDesktop, "no-desktop", false, "don't open the web dashboard in the desktop's browser at the first start")
 	fs.BoolVar(&f.profiling, "profiling", false, "record a CPU profile from the start (stop and view it on the dashboard's /profiling page)")
+	f.stagingMem = replica.DefaultStagingMemory
+	fs.Var(&f.stagingMem, "staging-memory", "memory that files being written may use for chunks not stored yet, before they go to staging files in the data dir (bytes or with K, M, G; 0 = none)")
 	f.mediaCache = media.DefaultCacheSize
 	fs.Var(&f.mediaCache, "media-cache-size", "hard cap of the node-local media cache (transcoded segments, thumbnails), bytes or with K, M, G, T")
 	fs.IntVar(&f.mediaJobs, "media-transcodes", 0, "concurrent ffmpeg stream transcodes (0 = number of cores); more viewers of other files get 503")
@@ -400,6 +404,7 @@ func (nf *nodeFlags) nodeConfig(mountDir string, log *slog.Logger) node.Config {
 		SearchMaxText: searchMaxText(nf.searchMaxText),
 		ClockOffset:   nf.clockOffset,
 		CacheTimeout:  nf.cacheTimeout,
+		StagingMemory: stagingMemory(nf.stagingMem),
 		HTTPAddr:      nf.httpAddr,
 		HTTPToken:     nf.httpToken,
 		HTTPInsecure:  nf.httpInsecure,
@@ -418,4 +423,13 @@ func (nf *nodeFlags) nodeConfig(mountDir string, log *slog.Logger) node.Config {
 	}
 	c.Sync, _ = nf.sync.pairs()
 	return c
+}
+
+// stagingMemory maps --staging-memory to node.Config (0 there is the
+// default; none is negative).
+func stagingMemory(v byteSize) int64 {
+	if v <= 0 {
+		return -1
+	}
+	return int64(v)
 }

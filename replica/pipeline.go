@@ -1,0 +1,240 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/chunk/lifecycle"
+	"github.com/clusterf/clusterf/crdt"
+)
+
+// Chunks are processed as they fill (issue 13). When a write reaches the
+// end of a whole staged chunk, a worker hashes, compresses and stores it
+// (pinned) while the writer goes on, drops its staging slot and starts
+// pushing it to its holders; the chunk then stays dirty in the staging
+// map, under a negative slot that names the stored chunk (early), so that
+// reads, SEEK_DATA, st_blocks and the next commit see it as written.
+// A commit takes early chunks as they are: a close re-reads only what
+// the workers did not get to (the tail). A chunk written or truncated
+// again after its job started is not installed (touch records the write
+// generation of every staged chunk).
+
+// pipeline runs the chunk workers of an FS.
+type pipeline struct {
+	mu     sync.Mutex
+	closed bool
+	jobs   chan pipeJob
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+type pipeJob struct {
+	of   *openFile
+	idx  int64
+	slot int64
+	gen  uint64
+}
+
+// earlyState is an open file's part of it; guarded by of.mu.
+type earlyState struct {
+	ids     []crdt.ChunkID   // stored chunks, by -(slot+1)
+	pins    []*lifecycle.Pin // their pins, held until a commit names them durably
+	touch   map[int64]uint64 // staged chunk -> of.gen of its last change
+	pending int              // jobs queued or running
+	done    *sync.Cond       // signalled when pending drops
+}
+
+func (p *pipeline) start(f *FS) {
+	n := max(1, runtime.GOMAXPROCS(0))
+	p.jobs = make(chan pipeJob, 2*n)
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	for range n {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for j := range p.jobs {
+				f.storeEarly(p.ctx, j)
+			}
+		}()
+	}
+}
+
+// close stops the workers: queued jobs are dropped (their chunks are
+// stored at the next commit, if any), running ones finish.
+func (p *pipeline) close() {
+	p.mu.Lock()
+	if p.closed || p.jobs == nil {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.cancel()
+	close(p.jobs)
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// submit queues a job without waiting; false if the queue is full.
+func (p *pipeline) submit(j pipeJob) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.jobs == nil {
+		return false
+	}
+	select {
+	case p.jobs <- j:
+		return true
+	default:
+		return false
+	}
+}
+
+// ---- openFile side; all called with of.mu held ----
+
+func (of *openFile) touched(idx int64) {
+	if of.early.touch == nil {
+		of.early.touch = map[int64]uint64{}
+	}
+	of.early.touch[idx] = of.gen
+}
+
+// noteWrite records a write of [off, end) (after of.gen moved) and hands
+// every whole chunk it completed to the workers.
+func (of *openFile) noteWrite(off, end int64) {
+	cs := of.cs()
+	for idx := off / cs; idx <= (end-1)/cs; idx++ {
+		of.touched(idx)
+		last := (idx + 1) * cs
+		slot, ok := of.dirty[idx]
+		if end < last || of.size < last || !ok || slot < 0 {
+			continue
+		}
+		if of.fs.pipe.submit(pipeJob{of: of, idx: idx, slot: slot, gen: of.gen}) {
+			of.early.pending++
+		}
+	}
+}
+
+// waitEarly waits (releasing of.mu) until no job of the file is queued
+// or running, so a commit takes what the workers stored.
+func (of *openFile) waitEarly() {
+	for of.early.pending > 0 {
+		if of.early.done == nil {
+			of.early.done = sync.NewCond(&of.mu)
+		}
+		of.early.done.Wait()
+	}
+}
+
+// earlyID returns the stored chunk of a negative slot.
+func (of *openFile) earlyID(slot int64) crdt.ChunkID { return of.early.ids[-slot-1] }
+
+// readEarly fills p (within one chunk, from offset within) from the
+// stored chunk of a negative slot.
+func (of *openFile) readEarly(ctx context.Context, p []byte, slot, within int64) error {
+	id := of.earlyID(slot)
+	if id.IsZero() {
+		clear(p)
+		return nil
+	}
+	data, err := of.loadChunk(ctx, id)
+	if err != nil {
+		return err
+	}
+	copyAt(p, data, within)
+	return nil
+}
+
+// resetEarly forgets the early chunks (the staging file was emptied by a
+// commit that named them); their pins go once that commit is durable.
+func (of *openFile) resetEarly() {
+	for _, p := range of.early.pins {
+		of.fs.releaseWhenDurable(p)
+	}
+	of.early.ids, of.early.pins, of.early.touch = nil, nil, nil
+}
+
+// ---- the worker ----
+
+// storeEarly stores the staged chunk of job j if it is still what the
+// file has there, and makes it early.
+func (f *FS) storeEarly(ctx context.Context, j pipeJob) {
+	of := j.of
+	defer func() {
+		of.mu.Lock()
+		of.early.pending--
+		if of.early.done != nil {
+			of.early.done.Broadcast()
+		}
+		of.mu.Unlock()
+	}()
+	if ctx.Err() != nil {
+		return
+	}
+	cs := of.cs()
+	of.mu.Lock()
+	if !of.earlyValid(j) {
+		of.mu.Unlock()
+		return
+	}
+	data := make([]byte, cs)
+	n, err := of.staging.ReadAt(data, j.slot*cs)
+	of.mu.Unlock()
+	if err != nil && n < len(data) {
+		return // the commit reads it again and reports the error
+	}
+	pin := f.chunks.Pin()
+	id, err := f.storeChunk(ctx, data, pin)
+	if err != nil {
+		pin.Release()
+		return
+	}
+	of.mu.Lock()
+	defer of.mu.Unlock()
+	if !of.earlyValid(j) {
+		pin.Release()
+		return
+	}
+	if err := of.zeroStaging(j.slot*cs, cs); err != nil {
+		pin.Release()
+		return
+	}
+	of.freeSlots = append(of.freeSlots, j.slot)
+	of.early.ids = append(of.early.ids, id)
+	of.early.pins = append(of.early.pins, pin)
+	of.dirty[j.idx] = -int64(len(of.early.ids))
+	if !id.IsZero() {
+		f.replicateLater(of.id, []chunk.ID{chunk.ID(id)})
+	}
+}
+
+// earlyValid reports whether job j still matches the file: the chunk has
+// the same slot and no write or truncate touched it since.
+func (of *openFile) earlyValid(j pipeJob) bool {
+	slot, ok := of.dirty[j.idx]
+	return of.staging != nil && ok && slot == j.slot && of.early.touch[j.idx] == j.gen
+}
+
+// unstore turns the early chunk idx back into a staged one (a write or
+// truncate changes it): its bytes go to a fresh slot.
+func (of *openFile) unstore(ctx context.Context, idx, slot int64) error {
+	cs := of.cs()
+	start := idx * cs
+	buf := make([]byte, chunkEnd(start, cs, of.size)-start)
+	if err := of.readEarly(ctx, buf, slot, 0); err != nil {
+		return err
+	}
+	ns := of.newSlot()
+	if _, err := of.staging.WriteAt(buf, ns*cs); err != nil {
+		if zerr := of.zeroStaging(ns*cs, cs); zerr == nil {
+			of.freeSlots = append(of.freeSlots, ns)
+		}
+		return fmt.Errorf("write staging: %w", err)
+	}
+	of.dirty[idx] = ns
+	return nil
+}
