@@ -196,16 +196,25 @@ func TestHeaderTampering(t *testing.T) {
 }
 
 // FuzzOpen: arbitrary bytes never open (and never panic) under a key
-// they were not sealed with.
+// they were not sealed with; under the right key Open and OpenInPlace
+// agree. Seeds: a record of each seal version.
 func FuzzOpen(f *testing.F) {
 	s := KeysFromMaster([KeySize]byte{3}).Sealer("fuzz")
 	f.Add(s.Seal(nil, []byte("hello"), []byte("ad")), []byte("ad"))
+	f.Add(s.seal(sealV1, nil, []byte("hello"), []byte("ad")), []byte("ad"))
 	f.Add([]byte{1, 2, 3}, []byte(nil))
 	f.Fuzz(func(t *testing.T, b, ad []byte) {
 		other := KeysFromMaster([KeySize]byte{4}).Sealer("fuzz")
 		if p, err := other.Open(nil, b, ad); err == nil {
 			t.Fatalf("opened %d bytes of random input", len(p))
 		}
-		s.Open(nil, b, ad)
+		p, err := s.Open(nil, b, ad)
+		q, err2 := s.OpenInPlace(bytes.Clone(b), ad)
+		if (err == nil) != (err2 == nil) || !bytes.Equal(p, q) {
+			t.Fatalf("Open and OpenInPlace disagree: %v, %v", err, err2)
+		}
+		if err != nil && !errors.Is(err, ErrTampered) {
+			t.Fatalf("error does not wrap ErrTampered: %v", err)
+		}
 	})
 }

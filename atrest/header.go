@@ -107,7 +107,7 @@ func newHeader(master [KeySize]byte, passphrase []byte, p Params) (*header, erro
 	if err := h.check("new header"); err != nil {
 		return nil, err
 	}
-	h.WrappedKey = NewSealer(h.kek(passphrase)).Seal(nil, master[:], h.ad())
+	h.WrappedKey = NewSealer(h.kek(passphrase)).seal(sealV1, nil, master[:], h.ad()) // the "aead" field names version 1
 	return h, nil
 }
 

@@ -16,20 +16,33 @@ import (
 // under another key. Nothing of them is returned.
 var ErrTampered = errors.New("sealed data failed authentication (changed on disk, moved, or another key)")
 
-// sealVersion is the first byte of every sealed record.
-const sealVersion byte = 1
+// Seal versions: the first byte of every sealed record. Version 1 is
+// XChaCha20-Poly1305; version 2 (what Seal writes) is XAES-256-GCM.
+// Both are 1 + 24-byte nonce + ciphertext + 16-byte tag, so Overhead is
+// the same and one store can hold both; Open reads either.
+const (
+	sealV1 byte = 1
+	sealV2 byte = 2
+)
+
+// nonceSize is both versions' nonce: 192 random bits.
+const nonceSize = chacha20poly1305.NonceSizeX
 
 // Overhead is what Seal adds to the plaintext: version byte, nonce, tag.
-const Overhead = 1 + chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
+const Overhead = 1 + nonceSize + chacha20poly1305.Overhead
 
 // KeySize is the size of the master key and of every derived key.
 const KeySize = 32
 
-// Sealer seals and opens records under one key with XChaCha20-Poly1305.
-// It is safe for concurrent use.
+// Sealer seals and opens records under one key. It is safe for
+// concurrent use.
 type Sealer struct {
-	aead cipher.AEAD
+	v1 cipher.AEAD // XChaCha20-Poly1305 under the key
+	v2 *xaes       // XAES-256-GCM under HKDF(key, "seal v2"): one key per algorithm
 }
+
+// v2Info separates the version-2 key from the version-1 key.
+const v2Info = "clusterf atrest seal v2 xaes-256-gcm"
 
 // NewSealer returns a Sealer for key.
 func NewSealer(key [KeySize]byte) *Sealer {
@@ -37,21 +50,32 @@ func NewSealer(key [KeySize]byte) *Sealer {
 	if err != nil {
 		panic(fmt.Sprintf("atrest: chacha20poly1305.NewX: %v", err)) // only a bad key size fails
 	}
-	return &Sealer{aead: aead}
+	k2, err := hkdf.Key(sha256.New, key[:], nil, v2Info, KeySize)
+	if err != nil {
+		panic(fmt.Sprintf("atrest: hkdf: %v", err))
+	}
+	return &Sealer{v1: aead, v2: newXAES([KeySize]byte(k2))}
 }
 
 // Seal appends the sealed form of plain, bound to ad, to dst and returns
-// the result. dst and plain must not overlap.
-func (s *Sealer) Seal(dst, plain, ad []byte) []byte {
+// the result (seal version 2). dst and plain must not overlap.
+func (s *Sealer) Seal(dst, plain, ad []byte) []byte { return s.seal(sealV2, dst, plain, ad) }
+
+// seal seals with the given version (the key header keeps version 1, the
+// AEAD its "aead" field names).
+func (s *Sealer) seal(version byte, dst, plain, ad []byte) []byte {
 	n := len(dst)
 	dst = growTo(dst, n+Overhead+len(plain))
-	out := dst[n : n+1+chacha20poly1305.NonceSizeX]
-	out[0] = sealVersion
+	out := dst[n : n+1+nonceSize]
+	out[0] = version
 	nonce := out[1:]
 	if _, err := rand.Read(nonce); err != nil {
 		panic(fmt.Sprintf("atrest: random nonce: %v", err)) // crypto/rand does not fail on Linux
 	}
-	return s.aead.Seal(dst[:n+len(out)], nonce, plain, ad)
+	if version == sealV1 {
+		return s.v1.Seal(dst[:n+len(out)], nonce, plain, ad)
+	}
+	return s.v2.seal(dst[:n+len(out)], nonce, plain, ad)
 }
 
 // Open appends the plaintext of sealed, which must have been sealed with
@@ -60,11 +84,17 @@ func (s *Sealer) Open(dst, sealed, ad []byte) ([]byte, error) {
 	if len(sealed) < Overhead {
 		return nil, fmt.Errorf("%w: %d bytes is shorter than a sealed record", ErrTampered, len(sealed))
 	}
-	if sealed[0] != sealVersion {
+	nonce, ct := sealed[1:1+nonceSize], sealed[1+nonceSize:]
+	var out []byte
+	var err error
+	switch sealed[0] {
+	case sealV1:
+		out, err = s.v1.Open(dst, nonce, ct, ad)
+	case sealV2:
+		out, err = s.v2.open(dst, nonce, ct, ad)
+	default:
 		return nil, fmt.Errorf("%w: unknown seal version %d", ErrTampered, sealed[0])
 	}
-	nonce := sealed[1 : 1+chacha20poly1305.NonceSizeX]
-	out, err := s.aead.Open(dst, nonce, sealed[1+len(nonce):], ad)
 	if err != nil {
 		return nil, ErrTampered
 	}
@@ -107,7 +137,7 @@ func (s *Sealer) OpenInPlace(sealed, ad []byte) ([]byte, error) {
 	if len(sealed) < Overhead {
 		return s.Open(nil, sealed, ad)
 	}
-	ct := sealed[Overhead-s.aead.Overhead():]
+	ct := sealed[1+nonceSize:]
 	return s.Open(ct[:0], sealed, ad)
 }
 

@@ -22,7 +22,10 @@ func (s *Store) PutLazy(ctx context.Context, id chunk.ID, blob []byte) error {
 	if len(blob) == 0 {
 		return fmt.Errorf("sealed: put %s: empty blob", id)
 	}
-	if err := ls.PutLazy(ctx, s.names.encrypt(id), s.blobs.Seal(nil, blob, id[:])); err != nil {
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	*bp = s.blobs.Seal((*bp)[:0], blob, id[:]) // engines do not retain the blob
+	if err := ls.PutLazy(ctx, s.names.encrypt(id), *bp); err != nil {
 		return fmt.Errorf("sealed: put %s: %w", id, err)
 	}
 	return nil
