@@ -121,13 +121,19 @@ const jobsPerBatch = 64
 func (x *Index) extractLoop(ctx context.Context) {
 	tick := time.NewTicker(min(x.cfg.RetryAfter, 5*time.Second))
 	defer tick.Stop()
+	var pace pacer // batches spaced like the feed's (pace.go)
 	for {
 		for ctx.Err() == nil {
+			if err := pace.wait(ctx); err != nil {
+				return
+			}
 			js := x.queue.take(jobsPerBatch)
 			if len(js) == 0 {
 				break
 			}
+			pace.began()
 			x.runJobs(ctx, js)
+			pace.ended()
 			x.queue.done(len(js))
 			x.wake()
 		}

@@ -147,15 +147,38 @@ func (x *Index) Run(ctx context.Context) error {
 		}
 		after = start
 	}
-	return feed.Follow(ctx, after, func(cs []replica.Change, missed bool) error {
-		if missed {
-			x.log.Info("search index fell behind the change feed; resynchronising")
-			if err := x.resync(ctx, 0); err != nil {
-				return err
-			}
+	// The feed's loop (replica.Feed.Follow), with a pause before each
+	// batch in which what comes meanwhile gathers (pace.go).
+	var pace pacer
+	for {
+		if err := pace.wait(ctx); err != nil {
+			return err
 		}
-		return x.apply(ctx, cs)
-	})
+		if err := feed.Wait(ctx, after); err != nil {
+			return err
+		}
+		cs, missed := feed.Since(after, 4096)
+		if len(cs) > 0 {
+			after = cs[len(cs)-1].Seq
+		}
+		pace.began()
+		err := x.applyFeed(ctx, cs, missed)
+		pace.ended()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// applyFeed indexes one batch of the change feed.
+func (x *Index) applyFeed(ctx context.Context, cs []replica.Change, missed bool) error {
+	if missed {
+		x.log.Info("search index fell behind the change feed; resynchronising")
+		if err := x.resync(ctx, 0); err != nil {
+			return err
+		}
+	}
+	return x.apply(ctx, cs)
 }
 
 // setMark records (in b, persisted with it) and publishes the position.
@@ -315,6 +338,22 @@ func (x *Index) Stats() Stats {
 		ResyncExamined: x.stats.resyncExamined.Load(), LastResyncMs: x.stats.lastResyncMs.Load(),
 		Rebuilds: x.stats.rebuilds.Load(), RebuildReason: x.rebuilt, DiskBytes: dirSize(x.cfg.Dir), Format: FormatVersion,
 	}
+}
+
+// Applied returns the last change-feed sequence number indexed (cheap;
+// Stats also measures the index on disk).
+func (x *Index) Applied() uint64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.mark.Seq
+}
+
+// EngineStats returns the storage engine's own counters (bleve scorch's
+// StatsMap: segments at the root, merges, persister progress), for
+// benchmarks and diagnosis.
+func (x *Index) EngineStats() map[string]any {
+	m, _ := x.idx.StatsMap()["index"].(map[string]any)
+	return m
 }
 
 func dirSize(dir string) int64 {
