@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,14 +76,17 @@ func benchName(r *rand.Rand, i int) string {
 	case 0:
 		return fmt.Sprintf("IMG_%04d%02d%02d_%06d.%s", 2015+r.IntN(12), 1+r.IntN(12), 1+r.IntN(28), i%1000000, ext)
 	case 1:
-		return fmt.Sprintf("%s_%d-%02d %s (%d).%s", strings.Title(w()), 2015+r.IntN(12), 1+r.IntN(12), benchPlaces[r.IntN(len(benchPlaces))], i%97, ext)
+		return fmt.Sprintf("%s_%d-%02d %s (%d).%s", title(w()), 2015+r.IntN(12), 1+r.IntN(12), benchPlaces[r.IntN(len(benchPlaces))], i%97, ext)
 	case 2:
-		return fmt.Sprintf("%s%s%s-%d.%s", w(), strings.Title(w()), strings.Title(w()), i, ext)
+		return fmt.Sprintf("%s%s%s-%d.%s", w(), title(w()), title(w()), i, ext)
 	case 3:
 		return fmt.Sprintf("%s %s %s %d.%s", w(), w(), benchPlaces[r.IntN(len(benchPlaces))], i, ext)
 	}
 	return fmt.Sprintf("%s-%s-v%d.%s", w(), w(), i%50, ext)
 }
+
+// title upper-cases the first letter of an ASCII word (the bench words).
+func title(w string) string { return strings.ToUpper(w[:1]) + w[1:] }
 
 func benchText(r *rand.Rand) []byte {
 	var sb bytes.Buffer
@@ -196,6 +201,10 @@ func searchBenchOne(b *testing.B, n int, textShare float64) {
 		}},
 		{"prefix", func(r *rand.Rand) string { return benchWords[r.IntN(len(benchWords))][:4] }},
 		{"substring", func(r *rand.Rand) string { w := benchWords[r.IntN(len(benchWords))]; return w[1:] }},
+		// As you type: the first one to three letters of a word, and
+		// numbers of one or two digits (prefixes of dates and counters).
+		{"typing", func(r *rand.Rand) string { w := benchWords[r.IntN(len(benchWords))]; return w[:1+r.IntN(3)] }},
+		{"digits", func(r *rand.Rand) string { return strconv.Itoa(r.IntN(100)) }},
 		{"phrase", func(r *rand.Rand) string {
 			return `"` + benchWords[r.IntN(len(benchWords))] + " " + benchPlaces[r.IntN(len(benchPlaces))] + `"`
 		}},
@@ -207,6 +216,7 @@ func searchBenchOne(b *testing.B, n int, textShare float64) {
 	const queries = 300
 	runtime.LockOSThread()
 	for _, k := range kinds {
+		stop := startProfile(b, "query-"+k.kind)
 		var ds, cs []time.Duration
 		var totals uint64
 		for i := 0; i < queries; i++ {
@@ -219,6 +229,7 @@ func searchBenchOne(b *testing.B, n int, textShare float64) {
 			ds, cs = append(ds, time.Since(s)), append(cs, cpuTime(rusageThread)-c)
 			totals += res.Total
 		}
+		stop()
 		p50, p95, p99 := percentiles(ds)
 		c50, c95, c99 := percentiles(cs)
 		fmt.Printf("search-%d: query %-9s wall p50 %7.2f p95 %7.2f p99 %7.2f ms | CPU p50 %6.2f p95 %6.2f p99 %6.2f ms (mean %d hits, 20 returned)\n",
@@ -246,15 +257,26 @@ func searchBenchOne(b *testing.B, n int, textShare float64) {
 	fmt.Printf("search-%d: baseline linear scan of %d paths (%d MiB in memory, no ranking, no metadata, no persistence): p50 %.2f ms  p95 %.2f ms  p99 %.2f ms\n",
 		n, len(paths), bytesHeld>>20, ms(p50), ms(p95), ms(p99))
 
-	// Write to searchable.
-	var lags []time.Duration
+	// Write to searchable, and where the time goes: the PutFile, the
+	// feed's events applied to the index, the first query finding it.
+	stopProf := startProfile(b, "lag")
+	es0 := x.EngineStats()
+	var lags, puts, applies, finds []time.Duration
+	polls := 0
 	for i := 0; i < 50; i++ {
 		name := fmt.Sprintf("fresh-%d-zq%dx.txt", n, i)
 		s := time.Now()
 		if _, err := fs.PutFile(ctx, "/inbox/"+name, strings.NewReader("hello"), replica.PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
+		tPut := time.Since(s)
+		target := fs.Changes().Last()
+		for x.Applied() < target {
+			time.Sleep(100 * time.Microsecond)
+		}
+		tApplied := time.Since(s)
 		for {
+			polls++
 			res, err := x.Search(ctx, search.Request{Query: fmt.Sprintf("zq%dx", i), Limit: 1})
 			if err != nil {
 				b.Fatal(err)
@@ -265,9 +287,20 @@ func searchBenchOne(b *testing.B, n int, textShare float64) {
 			time.Sleep(200 * time.Microsecond)
 		}
 		lags = append(lags, time.Since(s))
+		puts, applies, finds = append(puts, tPut), append(applies, tApplied-tPut), append(finds, time.Since(s)-tApplied)
 	}
+	stopProf()
+	es1 := x.EngineStats()
 	p50, p95, p99 = percentiles(lags)
 	fmt.Printf("search-%d: write to searchable p50 %.2f ms  p95 %.2f ms  p99 %.2f ms (PutFile included)\n", n, ms(p50), ms(p95), ms(p99))
+	for _, ph := range []struct {
+		name string
+		ds   []time.Duration
+	}{{"PutFile", puts}, {"feed applied", applies}, {"query found", finds}} {
+		p50, p95, p99 := percentiles(ph.ds)
+		fmt.Printf("search-%d:   of which %-12s p50 %.2f ms  p95 %.2f ms  p99 %.2f ms\n", n, ph.name, ms(p50), ms(p95), ms(p99))
+	}
+	fmt.Printf("search-%d:   %d queries for 50 writes; engine %s\n", n, polls, engineSummary(es0, es1))
 
 	// Catch-up: what a restart (a new feed epoch) or a lagging index does,
 	// a scan of the namespace diffed against the indexed fingerprints
@@ -298,6 +331,45 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// startProfile writes a CPU profile and an execution trace of a phase to
+// $SEARCH_BENCH_PROFILE/<phase>.pprof and .trace when that is set.
+func startProfile(b *testing.B, phase string) (stop func()) {
+	dir := os.Getenv("SEARCH_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	cf, err := os.Create(filepath.Join(dir, phase+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tf, err := os.Create(filepath.Join(dir, phase+".trace"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(cf); err != nil {
+		b.Fatal(err)
+	}
+	if err := trace.Start(tf); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		trace.Stop()
+		pprof.StopCPUProfile()
+		cf.Close()
+		tf.Close()
+	}
+}
+
+// engineSummary is what scorch did between two StatsMap snapshots.
+func engineSummary(a, z map[string]any) string {
+	u := func(m map[string]any, k string) uint64 { v, _ := m[k].(uint64); return v }
+	d := func(k string) uint64 { return u(z, k) - u(a, k) }
+	return fmt.Sprintf("batches %d, max batch introduction %.1f ms, merges introduced %d, persister loops %d, "+
+		"root segments now %d in memory + %d files, files on disk %d, merge plans %d",
+		d("TotBatches"), float64(u(z, "MaxBatchIntroTime"))/1e6, d("TotIntroduceMergeEnd"), d("TotPersistLoopEnd"),
+		u(z, "TotMemorySegmentsAtRoot"), u(z, "TotFileSegmentsAtRoot"), u(z, "CurOnDiskFiles"), d("TotFileMergePlan"))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -20,6 +20,7 @@ import (
 const (
 	analyzerWords    = "cf_words"
 	analyzerSuffixes = "cf_suffixes"
+	analyzerPrefixes = "cf_prefixes"
 	analyzerText     = "cf_text"
 )
 
@@ -28,6 +29,7 @@ func init() {
 		analyzerWords:    analyzerFunc(func(b []byte) analysis.TokenStream { return wordTokens(string(b), true) }),
 		analyzerText:     analyzerFunc(func(b []byte) analysis.TokenStream { return wordTokens(string(b), false) }),
 		analyzerSuffixes: analyzerFunc(func(b []byte) analysis.TokenStream { return suffixTokens(string(b)) }),
+		analyzerPrefixes: analyzerFunc(func(b []byte) analysis.TokenStream { return prefixTokens(string(b)) }),
 	} {
 		a := a
 		if err := registry.RegisterAnalyzer(name, func(map[string]interface{}, *registry.Cache) (analysis.Analyzer, error) {
@@ -117,12 +119,13 @@ func boundary(prev, r rune, rest string) bool {
 // maxSuffixToken bounds the part of a word whose suffixes are indexed.
 const maxSuffixToken = 32
 
-// suffixTokens are the suffixes (three characters or more) of every word
-// of a name (as cf_words splits it), each once: a substring of a word is
-// a prefix of one of them ("cation" of "vacation"), so substring search
-// is a prefix lookup in the term dictionary, without positions. Words,
-// not whole separator-delimited runs: the dictionary stays a vocabulary
-// of words, so a prefix expands to few terms.
+// suffixTokens are the proper suffixes (three characters or more, the
+// word itself left out: the name field has it) of every word of a name
+// (as cf_words splits it), each once: a substring inside a word is a
+// prefix of one of them ("cation" of "vacation"), so substring search is
+// a prefix lookup in the term dictionary, without positions. Words, not
+// whole separator-delimited runs: the dictionary stays a vocabulary of
+// words, so a prefix expands to few terms.
 func suffixTokens(s string) analysis.TokenStream {
 	seen := map[string]bool{}
 	var out analysis.TokenStream
@@ -131,8 +134,28 @@ func suffixTokens(s string) analysis.TokenStream {
 		if len(rs) > maxSuffixToken {
 			rs = rs[:maxSuffixToken]
 		}
-		for i := 0; i+3 <= len(rs); i++ {
+		for i := 1; i+3 <= len(rs); i++ {
 			t := string(rs[i:])
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, &analysis.Token{Start: 0, End: len(s), Term: []byte(t), Position: len(out) + 1})
+			}
+		}
+	}
+	return out
+}
+
+// prefixTokens are the proper prefixes of up to maxPrefixGram characters
+// of every word of a name, each once ("vacation": v, va, vac, vaca): a
+// short prefix is one term to look up instead of an expansion over every
+// name word that starts with it.
+func prefixTokens(s string) analysis.TokenStream {
+	seen := map[string]bool{}
+	var out analysis.TokenStream
+	for _, w := range words(s, true) {
+		rs := []rune(w)
+		for n := 1; n < len(rs) && n <= maxPrefixGram; n++ {
+			t := string(rs[:n])
 			if !seen[t] {
 				seen[t] = true
 				out = append(out, &analysis.Token{Start: 0, End: len(s), Term: []byte(t), Position: len(out) + 1})

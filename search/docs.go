@@ -216,7 +216,7 @@ func (e *entryDoc) fields(x *Extracted, fp string) map[string]any {
 		types = append(types, e.kind.String())
 	}
 	doc := map[string]any{
-		fName: e.name, fSuffix: e.name, fPath: e.path, fInode: e.inode.String(),
+		fName: e.name, fSuffix: e.name, fPrefix: e.name, fPath: e.path, fInode: e.inode.String(),
 		fKind: e.kind.String(), fType: types, fMime: mimeType, fSize: float64(e.size),
 		fMtime: sinceEpoch(e.mtime), fNameSort: normalize(e.name), fFP: fp,
 	}

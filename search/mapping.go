@@ -8,13 +8,14 @@ import (
 
 // FormatVersion is the index format. An index of another format (older
 // mapping, analyzers or document rules) is rebuilt at Open.
-const FormatVersion = "clusterf-search-4"
+const FormatVersion = "clusterf-search-5"
 
 // Index fields. A document is one name in the namespace (a dentry; a
 // content conflict copy is a document of its own).
 const (
 	fName     = "name"      // display name, cf_words (stored: highlighting)
-	fSuffix   = "sfx"       // suffixes of the name's words (substrings)
+	fSuffix   = "sfx"       // proper suffixes of the name's words (substrings)
+	fPrefix   = "pre"       // proper prefixes of the name's words, up to maxPrefixGram characters
 	fPath     = "path"      // display path, cf_words (stored)
 	fAnc      = "anc"       // ancestor directory ids (under:)
 	fInode    = "ino"       // the inode id
@@ -91,6 +92,7 @@ func newMapping() mapping.IndexMapping {
 	add := func(name string, fm *mapping.FieldMapping) { dm.AddFieldMappingsAt(name, fm) }
 	add(fName, textField(analyzerWords, true, true))
 	add(fSuffix, textField(analyzerSuffixes, false, false))
+	add(fPrefix, textField(analyzerPrefixes, false, false))
 	add(fPath, textField(analyzerWords, true, false))
 	add(fAnc, keywordField(false, false))
 	add(fInode, keywordField(false, false))

@@ -453,3 +453,42 @@ func copyDir(t testing.TB, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// Ranking and marks: a whole word in the name comes first, then names it
+// begins or is inside of, then matches in the path or the text; a prefix
+// or substring match marks the word in the name.
+func TestRankingAndMarks(t *testing.T) {
+	n := startNode(t, t.TempDir(), "r1")
+	for p, b := range map[string]string{
+		"/a/vacation.txt":     "x",
+		"/a/vacations.txt":    "x",
+		"/a/myvacation.txt":   "x",
+		"/vacation/other.txt": "x",
+		"/b/notes.txt":        "plans for the vacation",
+	} {
+		write(t, n, p, []byte(b))
+	}
+	sync(t, n)
+	r := query(t, n, search.Request{Query: "vacation"})
+	var got []string
+	for _, h := range r.Results {
+		got = append(got, h.Path)
+		t.Logf("%-22s score %.3f name %q snippet %q", h.Path, h.Score, h.Highlights["name"], h.SnippetHTML)
+	}
+	// The two whole names (the directory /vacation and vacation.txt), then
+	// the names holding the word, then the text and the path.
+	if len(got) != 6 || !slices.Contains(got[:2], "/vacation") || !slices.Contains(got[:2], "/a/vacation.txt") ||
+		!slices.Contains(got[2:4], "/a/vacations.txt") || !slices.Contains(got[2:4], "/a/myvacation.txt") {
+		t.Errorf("vacation ranked %q", got)
+	}
+	for q, want := range map[string]string{"vaca": "<mark>vacations</mark>.txt", "yvac": "<mark>myvacation</mark>.txt", "VACATIONS": "<mark>vacations</mark>.txt"} {
+		r := query(t, n, search.Request{Query: q})
+		ok := false
+		for _, h := range r.Results {
+			ok = ok || slices.Contains(h.Highlights["name"], want)
+		}
+		if !ok {
+			t.Errorf("%q: no result whose name is marked %q: %+v", q, want, r.Results)
+		}
+	}
+}

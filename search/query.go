@@ -127,6 +127,12 @@ func lex(q string) ([]clause, error) {
 type compiler struct {
 	resolve func(string) (string, bool, error)
 	exists  func(field, term string) bool
+	// should are scoring clauses (a plain word's whole-word match in a
+	// name), marks the words to mark in names; negated tells plainWord
+	// that it is compiling a -word.
+	should  []query.Query
+	marks   []string
+	negated bool
 }
 
 func (cp *compiler) compile(q string) (query.Query, error) {
@@ -145,7 +151,9 @@ func (cp *compiler) compile(q string) (query.Query, error) {
 			pendingOr = true
 			continue
 		}
+		cp.negated = c.neg
 		cq, err := cp.clauseQuery(c)
+		cp.negated = false
 		if err != nil {
 			return nil, err
 		}
@@ -183,6 +191,9 @@ func (cp *compiler) compile(q string) (query.Query, error) {
 	}
 	if len(mustNot) > 0 {
 		b.AddMustNot(mustNot...)
+	}
+	if len(cp.should) > 0 && len(must) > 0 {
+		b.AddShould(cp.should...)
 	}
 	return b, nil
 }
@@ -228,19 +239,6 @@ func (cp *compiler) fuzzy(field, v string, boost float64) query.Query {
 	return q
 }
 
-func anyOf(in ...query.Query) query.Query {
-	qs := in[:0:0]
-	for _, q := range in {
-		if q != nil {
-			qs = append(qs, q)
-		}
-	}
-	if len(qs) == 1 {
-		return qs[0]
-	}
-	return bleve.NewDisjunctionQuery(qs...)
-}
-
 func allOf(qs []query.Query) query.Query {
 	if len(qs) == 1 {
 		return qs[0]
@@ -251,26 +249,38 @@ func allOf(qs []query.Query) query.Query {
 // metaFields are the text fields a plain word is also looked up in.
 var metaFields = []string{fCamera, fLens, fArtist, fAlbum, fTitle, fGenre, fTag, fXattr}
 
-// nameWord is one word against a name: exact word, word prefix,
-// substring (word suffixes) and, for long words, one or two typos.
+// nameWord is one word against a name: exact word, a longer word it
+// begins, a word it is inside of (word suffixes) and, for long words, one
+// or two typos.
 func (cp *compiler) nameWord(w string, isPrefix bool) []query.Query {
 	n := utf8.RuneCountInString(w)
-	qs := []query.Query{prefix(fName, w, 3)}
-	if !isPrefix {
-		qs = append(qs, term(fName, w, 5))
-	}
-	if utf8.RuneCountInString(w) >= 3 {
-		qs = append(qs, prefix(fSuffix, w, 1.5)) // a substring of a word
+	qs := []query.Query{term(fName, w, 5), namePrefix{w, 3}}
+	if n >= 3 {
+		qs = append(qs, prefix(fSuffix, w, 1.5)) // inside a word
 	}
 	if !isPrefix && n >= 5 {
 		qs = append(qs, cp.fuzzy(fName, w, 0.5))
 	}
+	if !cp.negated {
+		cp.marks = append(cp.marks, w)
+	}
 	return qs
 }
 
-// plainWord is a word of a plain term: it must match somewhere.
+// plainWord is a word of a plain term: it must match somewhere. The
+// whole word in a name is matched through the path (which ends with the
+// name, split the same way) and ranked by a should clause on the name,
+// scored only on documents that match the whole query: each document a
+// word matches is then found by one or two clauses, not four.
 func (cp *compiler) plainWord(w string, isPrefix bool) query.Query {
-	qs := cp.nameWord(w, isPrefix)
+	n := utf8.RuneCountInString(w)
+	qs := []query.Query{namePrefix{w, 3}}
+	if n >= 3 {
+		qs = append(qs, prefix(fSuffix, w, 1.5))
+	}
+	if !isPrefix && n >= 5 {
+		qs = append(qs, cp.fuzzy(fName, w, 0.5))
+	}
 	add := func(f string, b float64) {
 		if isPrefix {
 			qs = append(qs, prefix(f, w, b*0.7))
@@ -283,8 +293,12 @@ func (cp *compiler) plainWord(w string, isPrefix bool) query.Query {
 	for _, f := range metaFields {
 		add(f, 2)
 	}
-	if !isPrefix && utf8.RuneCountInString(w) >= 5 {
+	if !isPrefix && n >= 5 {
 		qs = append(qs, cp.fuzzy(fText, w, 0.3))
+	}
+	if !cp.negated {
+		cp.should = append(cp.should, term(fName, w, 4))
+		cp.marks = append(cp.marks, w)
 	}
 	return anyOf(qs...)
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/search"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/replica"
@@ -154,7 +157,9 @@ func (x *Index) Search(ctx context.Context, r Request) (*Result, error) {
 		out.Sort = "relevance"
 	}
 	for _, h := range res.Hits {
-		out.Results = append(out.Results, hitOf(h))
+		hit := hitOf(h)
+		markName(&hit, cp.marks)
+		out.Results = append(out.Results, hit)
 	}
 	out.Count = len(out.Results)
 	return out, nil
@@ -270,6 +275,43 @@ func hitOf(h *search.DocumentMatch) Hit {
 		}
 	}
 	return hit
+}
+
+// markName marks the words of the name that a query word matched as a
+// prefix or inside (those matches come from the prefix and suffix fields,
+// which keep no positions to highlight with), when bleve marked nothing
+// in the name.
+func markName(h *Hit, ws []string) {
+	if len(ws) == 0 || len(h.Highlights[fName]) > 0 {
+		return
+	}
+	name := norm.NFC.String(h.Name)
+	var sb strings.Builder
+	at, marked := 0, false
+	for _, t := range wordTokens(name, true) {
+		w := string(t.Term)
+		if !slices.ContainsFunc(ws, func(q string) bool {
+			return strings.HasPrefix(w, q) || utf8.RuneCountInString(q) >= 3 && strings.Contains(w, q)
+		}) {
+			continue
+		}
+		sb.WriteString(html.EscapeString(name[at:t.Start]) + "<mark>" + html.EscapeString(name[t.Start:t.End]) + "</mark>")
+		at, marked = t.End, true
+	}
+	if !marked {
+		return
+	}
+	sb.WriteString(html.EscapeString(name[at:]))
+	if h.Highlights == nil {
+		h.Highlights = map[string][]string{}
+	}
+	h.Highlights[fName] = []string{sb.String()}
+	for _, k := range highlightFields {
+		if v := h.Highlights[k]; len(v) > 0 {
+			h.SnippetHTML, h.Snippet = v[0], plain(v[0])
+			break
+		}
+	}
 }
 
 // plain is an HTML fragment without its marks, unescaped.

@@ -42,12 +42,24 @@ func TestSuffixes(t *testing.T) {
 	for _, tk := range suffixTokens("Vacation-ab vacationBeach") {
 		got = append(got, string(tk.Term))
 	}
-	want := []string{"vacation", "acation", "cation", "ation", "tion", "ion", "beach", "each", "ach"}
+	want := []string{"acation", "cation", "ation", "tion", "ion", "each", "ach"} // the words themselves are in the name field
 	if !slices.Equal(got, want) {
 		t.Errorf("suffixes: %q", got)
 	}
-	if n := len(suffixTokens(strings.Repeat("x", 40))); n != maxSuffixToken-2 { // of the first 32 characters
+	if n := len(suffixTokens(strings.Repeat("x", 40))); n != maxSuffixToken-3 { // of the first 32 characters
 		t.Errorf("suffixes of a long word: %d", n)
+	}
+}
+
+func TestPrefixes(t *testing.T) {
+	var got []string
+	for _, tk := range prefixTokens("Vacation-ab vacationBeach IMG_20240714 é") {
+		got = append(got, string(tk.Term))
+	}
+	// Proper prefixes of up to four characters, each once.
+	want := []string{"v", "va", "vac", "vaca", "a", "b", "be", "bea", "beac", "i", "im", "2", "20", "202", "2024"}
+	if !slices.Equal(got, want) {
+		t.Errorf("prefixes: %q", got)
 	}
 }
 
