@@ -62,18 +62,43 @@ func Encode(data []byte) []byte {
 	if len(data) > MaxChunkSize {
 		panic(fmt.Sprintf("chunk: Encode of %d bytes, max %d", len(data), MaxChunkSize))
 	}
-	if len(data) > 0 && compressible(data) {
-		dst := make([]byte, 1, 1+len(data))
-		dst[0] = formatZstd
-		dst = encoder().EncodeAll(data, dst)
-		if saved := len(data) - (len(dst) - 1); saved >= len(data)/16 && saved > 0 {
-			return dst
-		}
+	if dst, ok := compress(data); ok {
+		return dst
 	}
 	blob := make([]byte, 1+len(data))
 	blob[0] = formatRaw
 	copy(blob[1:], data)
 	return blob
+}
+
+// EncodeInPlace is Encode for data already in place after a header byte:
+// buf[0] is free, buf[1:] is the data. It returns buf itself with the raw
+// header when the data does not compress (no copy), else a new compressed
+// blob. buf[1:] is not modified either way.
+func EncodeInPlace(buf []byte) []byte {
+	data := buf[1:]
+	if len(data) > MaxChunkSize {
+		panic(fmt.Sprintf("chunk: EncodeInPlace of %d bytes, max %d", len(data), MaxChunkSize))
+	}
+	if dst, ok := compress(data); ok {
+		return dst
+	}
+	buf[0] = formatRaw
+	return buf
+}
+
+// compress returns the zstd blob of data when that saves at least 1/16.
+func compress(data []byte) ([]byte, bool) {
+	if len(data) == 0 || !compressible(data) {
+		return nil, false
+	}
+	dst := make([]byte, 1, 1+len(data))
+	dst[0] = formatZstd
+	dst = encoder().EncodeAll(data, dst)
+	if saved := len(data) - (len(dst) - 1); saved >= len(data)/16 && saved > 0 {
+		return dst, true
+	}
+	return nil, false
 }
 
 // sampleSize is how much of a large chunk is trial-compressed first.

@@ -104,6 +104,33 @@ func TestEncodeChoosesFormat(t *testing.T) {
 	}
 }
 
+// TestEncodeInPlace: the same blob as Encode for data placed after a free
+// header byte; raw data is not copied (the blob is the buffer).
+func TestEncodeInPlace(t *testing.T) {
+	for _, data := range [][]byte{
+		chunktest.RandomChunk(1, 64<<10).Plain,
+		chunktest.TextChunk(2, 64<<10).Plain,
+		chunktest.RandomChunk(3, 1<<20).Plain,
+		{7},
+	} {
+		buf := append([]byte{0xAA}, data...)
+		got := chunk.EncodeInPlace(buf)
+		if want := chunk.Encode(data); !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: EncodeInPlace gives %d bytes (header %d), Encode %d (header %d)", len(data), len(got), got[0], len(want), want[0])
+		}
+		if got[0] == 0 && &got[0] != &buf[0] {
+			t.Fatalf("%d raw bytes copied", len(data))
+		}
+		if !bytes.Equal(buf[1:], data) {
+			t.Fatal("EncodeInPlace changed the data")
+		}
+		back, err := chunk.Decode(chunk.Sum(data), got)
+		if err != nil || !bytes.Equal(back, data) {
+			t.Fatalf("decode: %v", err)
+		}
+	}
+}
+
 func TestDecodeCorrupt(t *testing.T) {
 	c := chunktest.TextChunk(1, 50000)
 	r := chunktest.RandomChunk(2, 50000)

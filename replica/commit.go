@@ -307,6 +307,16 @@ func (of *openFile) record(st *staged) error {
 // before anything trusts it, and returns its id. An existing copy is
 // reused only after its bytes verify; a corrupt one is replaced.
 func (f *FS) storeChunk(ctx context.Context, data []byte, pin *lifecycle.Pin) (crdt.ChunkID, error) {
+	return f.storeEncoded(ctx, data, func() []byte { return chunk.Encode(data) }, pin)
+}
+
+// storeChunkIn is storeChunk for data in buf[1:] (buf[0] free): an
+// incompressible chunk is stored from buf as it is (chunk.EncodeInPlace).
+func (f *FS) storeChunkIn(ctx context.Context, buf []byte, pin *lifecycle.Pin) (crdt.ChunkID, error) {
+	return f.storeEncoded(ctx, buf[1:], func() []byte { return chunk.EncodeInPlace(buf) }, pin)
+}
+
+func (f *FS) storeEncoded(ctx context.Context, data []byte, encode func() []byte, pin *lifecycle.Pin) (crdt.ChunkID, error) {
 	if allZero(data) {
 		return crdt.ChunkID{}, nil
 	}
@@ -318,7 +328,7 @@ func (f *FS) storeChunk(ctx context.Context, data []byte, pin *lifecycle.Pin) (c
 	}
 	if good == nil {
 		// Durable before the op naming it (the replica's BeforeDurable).
-		if err := f.chunks.PutLazy(ctx, id, chunk.Encode(data)); err != nil {
+		if err := f.chunks.PutLazy(ctx, id, encode()); err != nil {
 			return crdt.ChunkID{}, fmt.Errorf("store chunk %s: %w", id, err)
 		}
 	}

@@ -98,6 +98,8 @@ type FS struct {
 	staging   string
 	openStage func(dir, pattern string) (StagingFile, error)
 	stageMem  memBudget // memory of staged chunks (memstaging.go)
+	slotBufs  sync.Pool // *[]byte of chunkSize: whole staged slots (memstaging.go)
+	blobBufs  sync.Pool // *[]byte of 1+chunkSize: chunks being stored (pipeline.go)
 	statfsDir string
 	chunkSize int
 	inlineMax int
@@ -145,6 +147,8 @@ func New(cfg Config) (*FS, error) {
 	if f.stageMem.limit == 0 {
 		f.stageMem.limit = DefaultStagingMemory
 	}
+	f.slotBufs.New = func() any { b := make([]byte, f.chunkSize); return &b }
+	f.blobBufs.New = func() any { b := make([]byte, 1+f.chunkSize); return &b }
 	if f.chunkSize <= 0 {
 		f.chunkSize = DefaultChunkSize
 	}

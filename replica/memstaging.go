@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -55,15 +56,21 @@ func (b *memBudget) give(n int64) {
 type memStaging struct {
 	cs     int64
 	budget *memBudget
+	pool   *sync.Pool                  // of *[]byte, len cs: whole-slot buffers
 	open   func() (StagingFile, error) // the backing file, on first need
 	file   StagingFile
 	mem    map[int64][]byte // slot -> its bytes (len: up to the last written)
 	onFile map[int64]bool   // slots whose bytes are in the file
 }
 
-func newMemStaging(cs int64, budget *memBudget, open func() (StagingFile, error)) *memStaging {
-	return &memStaging{cs: cs, budget: budget, open: open, mem: map[int64][]byte{}, onFile: map[int64]bool{}}
+func newMemStaging(cs int64, budget *memBudget, pool *sync.Pool, open func() (StagingFile, error)) *memStaging {
+	return &memStaging{cs: cs, budget: budget, pool: pool, open: open, mem: map[int64][]byte{}, onFile: map[int64]bool{}}
 }
+
+// smallSlot is the largest buffer a slot grows by doubling (at most half
+// a chunk); past it a slot takes a whole chunk's buffer from the pool, so
+// a sequential writer's slots are never copied as they grow.
+const smallSlot = 64 << 10
 
 // pieces calls fn for each part of [off, off+n) within one slot.
 func (m *memStaging) pieces(off, n int64, fn func(slot, within, n, done int64) error) error {
@@ -109,7 +116,7 @@ func (m *memStaging) WriteAt(p []byte, off int64) (int, error) {
 	err := m.pieces(off, int64(len(p)), func(slot, within, n, done int64) error {
 		part := p[done : done+n]
 		if !m.onFile[slot] {
-			if buf, ok := m.grow(slot, within+n); ok {
+			if buf, ok := m.grow(slot, within, within+n); ok {
 				copy(buf[within:], part)
 				return nil
 			}
@@ -126,28 +133,36 @@ func (m *memStaging) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-// grow returns slot's buffer with at least end bytes, taking what it
-// needs from the budget; false when the budget does not have it.
-func (m *memStaging) grow(slot, end int64) ([]byte, bool) {
+// grow returns slot's buffer with at least end bytes, of which those
+// between its old end and from read as zeros (the caller writes [from,
+// end)), taking what it needs from the budget; false when the budget does
+// not have it.
+func (m *memStaging) grow(slot, from, end int64) ([]byte, bool) {
 	buf := m.mem[slot]
 	if int64(len(buf)) >= end {
 		return buf, true
 	}
-	if int64(cap(buf)) >= end {
-		old := len(buf)
-		buf = buf[:end]
-		clear(buf[old:])
-		m.mem[slot] = buf
-		return buf, true
+	old := int64(len(buf))
+	if int64(cap(buf)) < end {
+		var nb []byte
+		if size := max(end, 2*int64(cap(buf))); size <= min(smallSlot, m.cs/2) {
+			if !m.budget.take(size - int64(cap(buf))) {
+				return nil, false
+			}
+			nb = make([]byte, 0, size)
+		} else {
+			if !m.budget.take(m.cs - int64(cap(buf))) {
+				return nil, false
+			}
+			nb = (*m.pool.Get().(*[]byte))[:0:m.cs]
+		}
+		m.mem[slot] = append(nb, buf...)
+		buf = m.mem[slot]
 	}
-	size := min(max(end, 2*int64(cap(buf)), 64<<10), m.cs)
-	if !m.budget.take(size - int64(cap(buf))) {
-		return nil, false
-	}
-	nb := make([]byte, end, size)
-	copy(nb, buf)
-	m.mem[slot] = nb
-	return nb, true
+	buf = buf[:end]
+	clear(buf[old:max(old, from)])
+	m.mem[slot] = buf
+	return buf, true
 }
 
 // spill moves slot to the backing file (opened now if need be).
@@ -170,8 +185,13 @@ func (m *memStaging) spill(slot int64) error {
 }
 
 func (m *memStaging) free(slot int64) {
-	m.budget.give(int64(cap(m.mem[slot])))
+	buf := m.mem[slot]
+	m.budget.give(int64(cap(buf)))
 	delete(m.mem, slot)
+	if int64(cap(buf)) == m.cs {
+		buf = buf[:m.cs]
+		m.pool.Put(&buf)
+	}
 }
 
 // Zero makes [off, off+n) read as zeros; a slot zeroed whole gives its

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"sync"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -15,9 +16,13 @@ func TestMemStagingModel(t *testing.T) {
 	const cs = 16 << 10
 	dir := t.TempDir()
 	rapid.Check(t, func(rt *rapid.T) {
-		budget := &memBudget{limit: rapid.SampledFrom([]int64{-1, 0, 40 << 10, 1 << 20}).Draw(rt, "budget")}
+		budget := &memBudget{limit: rapid.SampledFrom([]int64{-1, 0, 40 << 10, 100 << 10, 1 << 20}).Draw(rt, "budget")}
 		opened := 0
-		m := newMemStaging(cs, budget, func() (StagingFile, error) {
+		pool := &sync.Pool{New: func() any {
+			b := bytes.Repeat([]byte{0xEE}, cs) // stale bytes: must never show
+			return &b
+		}}
+		m := newMemStaging(cs, budget, pool, func() (StagingFile, error) {
 			opened++
 			return openPlainStaging(dir, "t-*")
 		})

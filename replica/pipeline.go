@@ -181,14 +181,18 @@ func (f *FS) storeEarly(ctx context.Context, j pipeJob) {
 		of.mu.Unlock()
 		return
 	}
-	data := make([]byte, cs)
-	n, err := of.staging.ReadAt(data, j.slot*cs)
+	// The chunk is read in place after a header byte, so an incompressible
+	// one is stored without another copy (chunk.EncodeInPlace).
+	bp := f.blobBufs.Get().(*[]byte)
+	defer f.blobBufs.Put(bp)
+	buf := (*bp)[:1+cs]
+	n, err := of.staging.ReadAt(buf[1:], j.slot*cs)
 	of.mu.Unlock()
-	if err != nil && n < len(data) {
+	if err != nil && n < int(cs) {
 		return // the commit reads it again and reports the error
 	}
 	pin := f.chunks.Pin()
-	id, err := f.storeChunk(ctx, data, pin)
+	id, err := f.storeChunkIn(ctx, buf, pin)
 	if err != nil {
 		pin.Release()
 		return

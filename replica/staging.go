@@ -154,7 +154,7 @@ func (of *openFile) ensureStaging() error {
 		return nil
 	}
 	f := of.fs
-	of.staging = newMemStaging(of.cs(), &f.stageMem, func() (StagingFile, error) {
+	of.staging = newMemStaging(of.cs(), &f.stageMem, &f.slotBufs, func() (StagingFile, error) {
 		fh, err := f.openStage(f.staging, of.id.String()+"-*")
 		if err != nil {
 			return nil, fmt.Errorf("create staging file: %w", err)
