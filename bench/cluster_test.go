@@ -4,23 +4,18 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/clusterf/clusterf/integration"
 )
@@ -280,51 +275,12 @@ func startCNode(b *testing.B, h *integration.Host, id string, extra ...string) *
 			"--http-port", strconv.Itoa(httpPort), "--no-desktop"}, extra...),
 	})
 	tr := &http.Transport{
-		DialContext:         nsDialer("/run/netns/" + h.Name),
+		DialContext:         integration.NSDialer("/run/netns/" + h.Name),
 		MaxIdleConnsPerHost: 64,
 		DisableCompression:  true,
 	}
 	b.Cleanup(tr.CloseIdleConnections)
 	return &cnode{Node: n, host: h, client: &http.Client{Transport: tr, Timeout: time.Minute}}
-}
-
-// nsDialer dials from inside a network namespace (the node's HTTP listens
-// on 127.0.0.1 of its own namespace): the socket is created on an OS thread
-// that joined the namespace, and the thread goes back to its own namespace
-// before it is unlocked. It must never exit while locked: a child started
-// with Pdeathsig from that thread (every node of the harness) would be
-// killed with it.
-func nsDialer(nsPath string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		runtime.LockOSThread()
-		self, err := unix.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			return nil, err
-		}
-		defer unix.Close(self)
-		fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			return nil, err
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			return nil, fmt.Errorf("setns %s: %w", nsPath, err)
-		}
-		// socket(2) runs on this thread; the rest of the dial may wait in
-		// the poller, still on this (locked) thread.
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		if rerr := unix.Setns(self, unix.CLONE_NEWNET); rerr != nil {
-			// Cannot happen in practice; never hand a thread in the wrong
-			// namespace back to the scheduler.
-			panic(fmt.Sprintf("bench: setns back to the own network namespace: %v", rerr))
-		}
-		runtime.UnlockOSThread()
-		return c, err
-	}
 }
 
 func (n *cnode) url(p string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", httpPort, p) }
