@@ -128,21 +128,29 @@ func (s *StagingFile) readBlockPart(p []byte, b int64, within int) error {
 }
 
 // ReadAt implements io.ReaderAt; bytes never written read as zeros (it
-// always fills p).
+// always fills p). One pread for the whole range, then each block is
+// decrypted (or zeroed) in place.
 func (s *StagingFile) ReadAt(p []byte, off int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	done := 0
-	for done < len(p) {
+	got, err := s.f.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, err
+	}
+	clear(p[got:]) // past the end on disk (cut by a truncate): zeros
+	for done := 0; done < len(p); {
 		o := off + int64(done)
 		b, within := o/stagingBlock, int(o%stagingBlock)
 		n := min(len(p)-done, stagingBlock-within)
-		if err := s.readBlockPart(p[done:done+n], b, within); err != nil {
-			return done, err
+		part := p[done : done+n]
+		if g := s.gen(b); g == 0 {
+			clear(part)
+		} else {
+			s.xor(part[:max(0, min(n, got-done))], b, g, within)
 		}
 		done += n
 	}
-	return done, nil
+	return len(p), nil
 }
 
 // WriteAt implements io.WriterAt.
@@ -152,38 +160,72 @@ func (s *StagingFile) WriteAt(p []byte, off int64) (int, error) {
 	return s.writeAt(p, off)
 }
 
-// writeAt writes p at off, block by block (mu held).
+// stagingBatch is the most whole blocks writeAt encrypts into one pwrite.
+const stagingBatch = 16
+
+// writeAt writes p at off (mu held): runs of whole blocks are encrypted
+// into one buffer and written with one pwrite, as a plain staging file
+// would be; a partial block is read, changed, re-encrypted and written.
 func (s *StagingFile) writeAt(p []byte, off int64) (int, error) {
 	if s.buf == nil {
-		s.buf = make([]byte, stagingBlock)
+		s.buf = make([]byte, stagingBatch*stagingBlock)
 	}
-	blk := s.buf
-	done := 0
-	for done < len(p) {
-		o := off + int64(done)
+	done, batched := 0, 0 // batched: bytes of p encrypted into s.buf, not yet written
+	var first int64       // the batch's first block
+	var gens [stagingBatch]uint32
+	flush := func() error {
+		if batched == 0 {
+			return nil
+		}
+		k := batched / stagingBlock
+		if _, err := s.f.WriteAt(s.buf[:batched], first*stagingBlock); err != nil {
+			return err
+		}
+		for i := range k {
+			s.setGen(first+int64(i), gens[i])
+		}
+		done, batched = done+batched, 0
+		return nil
+	}
+	for done+batched < len(p) {
+		o := off + int64(done+batched)
 		b, within := o/stagingBlock, int(o%stagingBlock)
-		n := min(len(p)-done, stagingBlock-within)
+		n := min(len(p)-done-batched, stagingBlock-within)
 		g := s.gen(b) + 1
 		if g == 0 {
 			return done, errors.New("atrest: staging block rewritten 2^32 times")
 		}
 		if within == 0 && n == stagingBlock {
-			s.xorTo(blk, p[done:done+n], b, g)
-		} else {
-			// A partial block: the rest keeps its bytes.
-			if err := s.readBlockPart(blk, b, 0); err != nil {
-				return done, err
+			k := batched / stagingBlock
+			if k == 0 {
+				first = b
 			}
-			copy(blk[within:], p[done:done+n])
-			s.xorTo(blk, blk, b, g)
+			s.xorTo(s.buf[batched:batched+n], p[done+batched:done+batched+n], b, g)
+			gens[k], batched = g, batched+n
+			if k+1 == stagingBatch {
+				if err := flush(); err != nil {
+					return done, err
+				}
+			}
+			continue
 		}
+		if err := flush(); err != nil {
+			return done, err
+		}
+		// A partial block: the rest keeps its bytes.
+		blk := s.buf[:stagingBlock]
+		if err := s.readBlockPart(blk, b, 0); err != nil {
+			return done, err
+		}
+		copy(blk[within:], p[done:done+n])
+		s.xorTo(blk, blk, b, g)
 		if _, err := s.f.WriteAt(blk, b*stagingBlock); err != nil {
 			return done, err
 		}
 		s.setGen(b, g)
 		done += n
 	}
-	return done, nil
+	return done, flush()
 }
 
 // Truncate changes the size like os.File.Truncate (bytes past size read

@@ -26,10 +26,15 @@ func TestStagingFileModel(t *testing.T) {
 				model = append(model, make([]byte, n-int64(len(model)))...)
 			}
 		}
+		// Offsets and lengths are often whole blocks, so that runs of
+		// whole blocks (one pwrite for up to stagingBatch) are drawn too.
 		const span = 5 * stagingBlock
+		blocks := func(max int64) *rapid.Generator[int64] {
+			return rapid.Map(rapid.Int64Range(0, max), func(k int64) int64 { return k * stagingBlock })
+		}
 		for range rapid.IntRange(1, 30).Draw(t, "ops") {
-			off := rapid.Int64Range(0, span).Draw(t, "off")
-			n := rapid.Int64Range(0, 2*stagingBlock).Draw(t, "n")
+			off := rapid.OneOf(rapid.Int64Range(0, span), blocks(5)).Draw(t, "off")
+			n := rapid.OneOf(rapid.Int64Range(0, 2*stagingBlock), blocks(stagingBatch+3)).Draw(t, "n")
 			switch rapid.IntRange(0, 3).Draw(t, "op") {
 			case 0, 1:
 				p := bytes.Repeat([]byte{byte(rapid.IntRange(1, 255).Draw(t, "b"))}, int(n))
@@ -54,7 +59,7 @@ func TestStagingFileModel(t *testing.T) {
 					model = model[:size]
 				}
 			}
-			got := make([]byte, span+2*stagingBlock)
+			got := make([]byte, span+(stagingBatch+4)*stagingBlock)
 			if _, err := s.ReadAt(got, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -68,21 +73,15 @@ func TestStagingFileModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; i+16 <= len(model); i += 16 {
-			if w := model[i : i+16]; !allZero(w) && bytes.Contains(raw, w) {
+		// Plaintext would sit at its own offset (the file maps offsets one
+		// to one). Windows holding a zero byte are left out: fifteen zeros
+		// and one byte also occur where a hole meets ciphertext.
+		for i := 0; i+16 <= min(len(model), len(raw)); i += 16 {
+			if w := model[i : i+16]; bytes.IndexByte(w, 0) < 0 && bytes.Equal(raw[i:i+16], w) {
 				t.Fatal("the staging file holds plaintext")
 			}
 		}
 	})
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func TestStagingFileHidesContent(t *testing.T) {
