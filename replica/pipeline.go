@@ -102,19 +102,49 @@ func (of *openFile) touched(idx int64) {
 	of.early.touch[idx] = of.gen
 }
 
+// maxPendingPerFile bounds the chunks of one file queued or being stored:
+// a writer faster than the workers waits (as the kernel throttles a
+// writer with too many dirty pages), so a sequential writer holds a few
+// chunks in memory, not the whole staging budget.
+func maxPendingPerFile() int { return 2 * max(1, runtime.GOMAXPROCS(0)) }
+
+// waitPending waits (releasing of.mu) until a job of the file ends.
+func (of *openFile) waitPending() {
+	if of.early.done == nil {
+		of.early.done = sync.NewCond(&of.mu)
+	}
+	of.early.done.Wait()
+}
+
 // noteWrite records a write of [off, end) (after of.gen moved) and hands
-// every whole chunk it completed to the workers.
+// every whole chunk it completed to the workers, waiting (of.mu released)
+// while the file has maxPendingPerFile chunks under way. A chunk the
+// workers cannot take (their queue is full of other files' chunks) stays
+// staged for the commit.
 func (of *openFile) noteWrite(off, end int64) {
 	cs := of.cs()
-	for idx := off / cs; idx <= (end-1)/cs; idx++ {
+	first, last := off/cs, (end-1)/cs
+	for idx := first; idx <= last; idx++ {
 		of.touched(idx)
-		last := (idx + 1) * cs
-		slot, ok := of.dirty[idx]
-		if end < last || of.size < last || !ok || slot < 0 {
-			continue
-		}
-		if of.fs.pipe.submit(pipeJob{of: of, idx: idx, slot: slot, gen: of.gen}) {
-			of.early.pending++
+	}
+	for idx := first; idx <= last; idx++ {
+		for {
+			slot, ok := of.dirty[idx]
+			if whole := (idx + 1) * cs; end < whole || of.size < whole || !ok || slot < 0 || of.staging == nil {
+				break // not whole (any more), or stored already
+			}
+			if of.early.pending >= maxPendingPerFile() {
+				of.waitPending()
+				continue // the file may have changed meanwhile
+			}
+			if of.fs.pipe.submit(pipeJob{of: of, idx: idx, slot: slot, gen: of.early.touch[idx]}) {
+				of.early.pending++
+				break
+			}
+			if of.early.pending == 0 {
+				break
+			}
+			of.waitPending()
 		}
 	}
 }
