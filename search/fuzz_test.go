@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"testing"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -44,7 +46,9 @@ func FuzzExtract(f *testing.F) {
 	})
 }
 
-// FuzzQuery: any query string compiles or is refused with a QueryError.
+// FuzzQuery: any query string compiles or is refused with a QueryError;
+// the name marks of its words are well-formed for any name (the query
+// itself taken as one).
 func FuzzQuery(f *testing.F) {
 	for _, s := range []string{"vacation", `"a b" -c`, "size:>10MB..", "modified:2026-07..", "a OR OR b", "under:/x", "*", "name:*"} {
 		f.Add(s)
@@ -53,6 +57,11 @@ func FuzzQuery(f *testing.F) {
 	f.Fuzz(func(t *testing.T, q string) {
 		if _, err := cp.compile(q); err != nil && !IsQueryError(err) {
 			t.Fatalf("%q: %v", q, err)
+		}
+		h := Hit{Name: q}
+		markName(&h, cp.marks)
+		if m := h.Highlights[fName]; len(m) > 0 && plain(m[0]) != norm.NFC.String(q) {
+			t.Fatalf("%q: marked name %q is not the name", q, m[0])
 		}
 	})
 }

@@ -136,6 +136,7 @@ type compiler struct {
 }
 
 func (cp *compiler) compile(q string) (query.Query, error) {
+	cp.should, cp.marks = nil, nil
 	cs, err := lex(q)
 	if err != nil {
 		return nil, err
