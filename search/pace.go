@@ -13,10 +13,13 @@ import (
 // nor before the index has been idle for as long as the last one took,
 // so under a stream of writes the changes gather into fewer, larger
 // batches (fewer segments to merge) and indexing takes at most about half
-// of a core's time; a write after a quiet spell is applied at once.
+// of a core's time while its batches are short; a write after a quiet
+// spell is applied at once. No wait is longer than maxBatchGap, so a
+// write is searchable within that plus two batches even when batches are
+// slow (issue 15's goal is 1 s).
 const (
 	minBatchGap = 100 * time.Millisecond
-	maxBatchGap = time.Second
+	maxBatchGap = 300 * time.Millisecond
 )
 
 // pacer spaces the index's batches (used by Run's goroutine only).
