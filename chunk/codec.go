@@ -34,8 +34,8 @@ var ErrCorrupt = errors.New("chunk corrupt")
 var (
 	encoder = sync.OnceValue(func() *zstd.Encoder {
 		enc, err := zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.SpeedDefault),
-			zstd.WithEncoderCRC(false), // the BLAKE3 id already verifies the content
+			zstd.WithEncoderLevel(zstd.SpeedFastest), // docs/perf.md: 1.4x faster, 6% larger
+			zstd.WithEncoderCRC(false),               // the BLAKE3 id already verifies the content
 		)
 		if err != nil {
 			panic(fmt.Sprintf("chunk: zstd.NewWriter: %v", err))
