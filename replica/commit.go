@@ -142,9 +142,9 @@ func (of *openFile) prepare(ctx context.Context) (*staged, error) {
 			buf = make([]byte, cs)
 		}
 		if slot, ok := of.dirty[idx]; ok && slot < 0 && end-start == cs {
-			// Stored (and being replicated) already (pipeline.go).
+			// Stored (and being replicated) already, and pinned by the
+			// file until a commit naming it is durable (pipeline.go).
 			if id := of.earlyID(slot); !id.IsZero() {
-				st.pin.Add(chunk.ID(id))
 				stored = append(stored, crdt.SparseChunk{Index: uint64(idx), ID: id})
 			}
 			continue
@@ -269,6 +269,9 @@ func (of *openFile) record(st *staged) error {
 	if errors.Is(err, errUnlinked) {
 		return nil
 	}
+	if !ver.IsZero() {
+		of.earlyNamed() // the version names them: never dropped as unused
+	}
 	if err != nil {
 		if len(ops) > 0 && !ver.IsZero() {
 			// A store error (ENOSPC): the version is applied in memory and
@@ -307,32 +310,36 @@ func (of *openFile) record(st *staged) error {
 // before anything trusts it, and returns its id. An existing copy is
 // reused only after its bytes verify; a corrupt one is replaced.
 func (f *FS) storeChunk(ctx context.Context, data []byte, pin *lifecycle.Pin) (crdt.ChunkID, error) {
-	return f.storeEncoded(ctx, data, func() []byte { return chunk.Encode(data) }, pin)
+	id, _, err := f.storeEncoded(ctx, data, func() []byte { return chunk.Encode(data) }, pin)
+	return id, err
 }
 
 // storeChunkIn is storeChunk for data in buf[1:] (buf[0] free): an
 // incompressible chunk is stored from buf as it is (chunk.EncodeInPlace).
-func (f *FS) storeChunkIn(ctx context.Context, buf []byte, pin *lifecycle.Pin) (crdt.ChunkID, error) {
+// fresh is the keeper's epoch of the store if it made the copy
+// (lifecycle.Keeper.PutLazyFresh).
+func (f *FS) storeChunkIn(ctx context.Context, buf []byte, pin *lifecycle.Pin) (id crdt.ChunkID, fresh uint64, err error) {
 	return f.storeEncoded(ctx, buf[1:], func() []byte { return chunk.EncodeInPlace(buf) }, pin)
 }
 
-func (f *FS) storeEncoded(ctx context.Context, data []byte, encode func() []byte, pin *lifecycle.Pin) (crdt.ChunkID, error) {
+func (f *FS) storeEncoded(ctx context.Context, data []byte, encode func() []byte, pin *lifecycle.Pin) (crdt.ChunkID, uint64, error) {
 	if allZero(data) {
-		return crdt.ChunkID{}, nil
+		return crdt.ChunkID{}, 0, nil
 	}
 	id := chunk.Sum(data)
 	pin.Add(id)
 	good, err := f.chunks.Verify(ctx, id)
 	if err != nil {
-		return crdt.ChunkID{}, fmt.Errorf("store chunk %s: %w", id, err)
+		return crdt.ChunkID{}, 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}
+	var fresh uint64
 	if good == nil {
 		// Durable before the op naming it (the replica's BeforeDurable).
-		if err := f.chunks.PutLazy(ctx, id, encode()); err != nil {
-			return crdt.ChunkID{}, fmt.Errorf("store chunk %s: %w", id, err)
+		if fresh, err = f.chunks.PutLazyFresh(ctx, id, encode()); err != nil {
+			return crdt.ChunkID{}, 0, fmt.Errorf("store chunk %s: %w", id, err)
 		}
 	}
-	return crdt.ChunkID(id), nil
+	return crdt.ChunkID(id), fresh, nil
 }
 
 func allZero(p []byte) bool {

@@ -43,6 +43,7 @@ type pipeJob struct {
 type earlyState struct {
 	ids     []crdt.ChunkID   // stored chunks, by -(slot+1)
 	pins    []*lifecycle.Pin // their pins, held until a commit names them durably
+	fresh   []uint64         // the keeper's epoch of the store when it made the copy (0: it was there)
 	touch   map[int64]uint64 // staged chunk -> of.gen of its last change
 	pending int              // jobs queued or running
 	done    *sync.Cond       // signalled when pending drops
@@ -185,8 +186,57 @@ func (of *openFile) resetEarly() {
 	for _, p := range of.early.pins {
 		of.fs.releaseWhenDurable(p)
 	}
-	of.early.ids, of.early.pins, of.early.touch = nil, nil, nil
+	of.early.ids, of.early.pins, of.early.fresh, of.early.touch = nil, nil, nil, nil
 }
+
+// abandonEarly forgets the early chunks of a file given up without a
+// commit naming them (its last handle closed after a failed commit, or
+// with nothing committed since): the copies their stores made are
+// deleted at once when nothing else can rely on them
+// (lifecycle.Keeper.DropFresh), so that a write that failed on a full
+// disk gives its space back when the file is removed, not after the
+// garbage collector's grace. Their pushes to holders finish first (a
+// holder's copy is garbage there, collected as usual).
+func (of *openFile) abandonEarly() {
+	f, e := of.fs, of.early
+	of.early.ids, of.early.pins, of.early.fresh, of.early.touch = nil, nil, nil, nil
+	if len(e.ids) == 0 {
+		return
+	}
+	j := &f.jobs
+	j.mu.Lock()
+	if j.ctx.Err() != nil {
+		j.mu.Unlock()
+		for _, p := range e.pins {
+			f.releaseWhenDurable(p)
+		}
+		return
+	}
+	j.wg.Add(1)
+	j.mu.Unlock()
+	go func() {
+		defer j.wg.Done()
+		_ = f.waitReplicated(j.ctx, of.id) // failed pushes are repair's
+		for i, p := range e.pins {
+			dropped := false
+			if e.fresh[i] != 0 && j.ctx.Err() == nil {
+				var err error
+				if dropped, err = f.chunks.DropFresh(j.ctx, chunk.ID(e.ids[i]), e.fresh[i]); err != nil {
+					f.log.Warn("drop an abandoned chunk; garbage collection will", "chunk", e.ids[i], "err", err)
+				}
+			}
+			if dropped {
+				p.Release()
+			} else {
+				f.releaseWhenDurable(p) // a commit may name it
+			}
+		}
+	}()
+}
+
+// earlyNamed records that a version naming the early chunks was applied:
+// none of them is dropped as unused any more.
+func (of *openFile) earlyNamed() { clear(of.early.fresh) }
 
 // ---- the worker ----
 
@@ -222,24 +272,31 @@ func (f *FS) storeEarly(ctx context.Context, j pipeJob) {
 		return // the commit reads it again and reports the error
 	}
 	pin := f.chunks.Pin()
-	id, err := f.storeChunkIn(ctx, buf, pin)
+	id, fresh, err := f.storeChunkIn(ctx, buf, pin)
 	if err != nil {
 		pin.Release()
 		return
 	}
+	giveUp := func() {
+		if _, err := f.chunks.DropFresh(ctx, chunk.ID(id), fresh); err != nil {
+			f.log.Warn("drop an unused chunk; garbage collection will", "chunk", id, "err", err)
+		}
+		pin.Release()
+	}
 	of.mu.Lock()
 	defer of.mu.Unlock()
 	if !of.earlyValid(j) {
-		pin.Release()
+		giveUp() // written again meanwhile
 		return
 	}
 	if err := of.zeroStaging(j.slot*cs, cs); err != nil {
-		pin.Release()
+		giveUp()
 		return
 	}
 	of.freeSlots = append(of.freeSlots, j.slot)
 	of.early.ids = append(of.early.ids, id)
 	of.early.pins = append(of.early.pins, pin)
+	of.early.fresh = append(of.early.fresh, fresh)
 	of.dirty[j.idx] = -int64(len(of.early.ids))
 	if !id.IsZero() {
 		f.replicateLater(of.id, []chunk.ID{chunk.ID(id)})

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/crdt"
 )
 
@@ -107,5 +108,58 @@ func TestPipelineStoresFilledChunks(t *testing.T) {
 	}
 	if got := readAll(t, f, a.Ref); !bytes.Equal(got, model) {
 		t.Fatal("content after release differs")
+	}
+}
+
+// TestAbandonedChunksGoAtOnce: the chunks the pipeline stored for a file
+// that is given up uncommitted (unlinked while written) leave the store
+// when its last handle closes, not after garbage collection; a chunk
+// another file's commit uses stays.
+func TestAbandonedChunksGoAtOnce(t *testing.T) {
+	const cs = 4096
+	f, closeFS, err := OpenTestFS(filepath.Join(t.TempDir(), "fs"), cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFS()
+	shared := bytes.Repeat([]byte{'s'}, cs)
+	_, h := mustCreate(t, f, crdt.RootID, "gone")
+	var ids []chunk.ID
+	for i := range 4 {
+		p := bytes.Repeat([]byte{byte('a' + i)}, cs)
+		if i == 3 {
+			p = shared
+		}
+		if _, err := h.WriteAt(ctx, p, int64(i*cs)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, chunk.Sum(p))
+	}
+	if got := settle(h.of); got != 4 {
+		t.Fatalf("%d chunks stored by the pipeline, want 4", got)
+	}
+	// Another file commits the shared chunk (dedup: it pins the copy).
+	_, other := mustCreate(t, f, crdt.RootID, "keeps")
+	if _, err := other.WriteAt(ctx, shared, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Unlink(ctx, crdt.RootID, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	f.jobs.wg.Wait() // the drop runs once the file's pushes are done
+	for i, id := range ids {
+		present, err := f.chunks.Present(ctx, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := i == 3; present != want {
+			t.Fatalf("chunk %d present=%v after the file was given up, want %v", i, present, want)
+		}
 	}
 }

@@ -352,7 +352,9 @@ func (of *openFile) discardStaging() {
 		of.staging = nil
 	}
 	of.dirty = nil
-	of.resetEarly()
+	// Early chunks left were named by no commit, or by one that pinned
+	// them since their store (DropFresh keeps those).
+	of.abandonEarly()
 	of.cacheData = nil
 	of.fs.releaseWhenDurable(of.pin) // the last commit may not be durable yet
 }

@@ -140,8 +140,11 @@ func (f *FS) checkSpace(n int64) error {
 	if err := syscall.Statfs(f.statfsDir, &st); err != nil {
 		return nil // cannot tell: let the write itself fail if it must
 	}
-	if free := int64(st.Bavail) * st.Bsize; free-n < f.reserve {
-		return fmt.Errorf("%d bytes free, %d kept for metadata: %w", free, f.reserve, syscall.ENOSPC)
+	// Chunks staged in memory reach the disk at the next store or commit:
+	// they count as written already, as they did in staging files.
+	pending := f.stageMem.used.Load()
+	if free := int64(st.Bavail) * st.Bsize; free-pending-n < f.reserve {
+		return fmt.Errorf("%d bytes free, %d staged in memory, %d kept for metadata: %w", free, pending, f.reserve, syscall.ENOSPC)
 	}
 	return nil
 }

@@ -285,29 +285,56 @@ func (k *Keeper) Put(ctx context.Context, id chunk.ID, blob []byte) error {
 // commit stores its chunks this way and syncs them all at once before its
 // metadata becomes durable.
 func (k *Keeper) PutLazy(ctx context.Context, id chunk.ID, blob []byte) error {
+	_, err := k.PutLazyFresh(ctx, id, blob)
+	return err
+}
+
+// PutLazyFresh is PutLazy that also tells whether this call stored the
+// copy: fresh is then the epoch of the store (DropFresh), else 0 (a good
+// copy was there already).
+func (k *Keeper) PutLazyFresh(ctx context.Context, id chunk.ID, blob []byte) (fresh uint64, err error) {
 	k.mu.Lock()
 	k.touchLocked(id)
 	k.mu.Unlock()
 	if data, err := k.Verify(ctx, id); err != nil {
-		return fmt.Errorf("check stored chunk %s: %w", id, err)
+		return 0, fmt.Errorf("check stored chunk %s: %w", id, err)
 	} else if data != nil {
-		return nil
+		return 0, nil
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.dropCorruptLocked(ctx, id); err != nil {
-		return err
+		return 0, err
 	}
 	put := k.store.Put
 	if ls, ok := k.store.(chunk.LazyStore); ok {
 		put = ls.PutLazy
 	}
 	if err := put(ctx, id, blob); err != nil {
-		return fmt.Errorf("store chunk %s: %w", id, err)
+		return 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}
 	k.touchLocked(id)
 	k.markVerified(id)
-	return nil
+	return k.epoch, nil
+}
+
+// DropFresh deletes a copy that PutLazyFresh stored at epoch fresh for a
+// caller who gives it up unused (a file's chunk stored while it was being
+// written, abandoned before any commit named it), if nothing else can
+// rely on it: since that store nobody pinned, unpinned or stored id (every
+// local commit pins its chunks first, every push and repair stores), and
+// the only pin left is the caller's, who still holds it. Otherwise the
+// copy stays for garbage collection. It reports whether it deleted.
+func (k *Keeper) DropFresh(ctx context.Context, id chunk.ID, fresh uint64) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if fresh == 0 || k.touched[id] != fresh || k.pins[id] != 1 {
+		return false, nil
+	}
+	if _, err := k.deleteLocked(ctx, id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Sync makes every chunk stored so far durable (chunk.LazyStore).

@@ -87,6 +87,68 @@ func TestCollect(t *testing.T) {
 	}
 }
 
+// TestDropFresh: a copy given up unused goes at once only when the
+// caller's store created it and nobody pinned, unpinned or stored it
+// since; anything that could rely on it keeps it.
+func TestDropFresh(t *testing.T) {
+	cases := []struct {
+		name     string
+		existing bool                         // stored (by a commit) before the caller's store
+		between  func(k *Keeper, id chunk.ID) // after it, before DropFresh
+		deleted  bool
+	}{
+		{name: "unused goes", deleted: true},
+		{name: "there before stays", existing: true},
+		{name: "pinned by another stays", between: func(k *Keeper, id chunk.ID) { k.Pin(id) }},
+		{name: "pinned and released by another stays", between: func(k *Keeper, id chunk.ID) { k.Pin(id).Release() }},
+		{name: "stored by a push stays", between: func(k *Keeper, id chunk.ID) {
+			data, _ := k.Verify(ctx, id)
+			k.Put(ctx, id, chunk.Encode(data))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			k, _ := newKeeper(t)
+			data := []byte("a chunk " + tc.name)
+			id := chunk.Sum(data)
+			if tc.existing {
+				put(t, k, data)
+			}
+			pin := k.Pin(id)
+			fresh, err := k.PutLazyFresh(ctx, id, chunk.Encode(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (fresh != 0) == tc.existing {
+				t.Fatalf("fresh = %d", fresh)
+			}
+			if tc.between != nil {
+				tc.between(k, id)
+			}
+			dropped, err := k.DropFresh(ctx, id, fresh)
+			pin.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			present, _ := k.Present(ctx, id, nil)
+			if dropped != tc.deleted || present == tc.deleted {
+				t.Fatalf("dropped=%v present=%v, want deleted=%v", dropped, present, tc.deleted)
+			}
+		})
+	}
+	// Without the caller's pin nothing is dropped (it may be a commit's).
+	k, _ := newKeeper(t)
+	data := []byte("unpinned")
+	id := chunk.Sum(data)
+	fresh, err := k.PutLazyFresh(ctx, id, chunk.Encode(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped, _ := k.DropFresh(ctx, id, fresh); dropped {
+		t.Fatal("dropped a copy nobody pinned")
+	}
+}
+
 func TestDropKeepsPinned(t *testing.T) {
 	k, _ := newKeeper(t)
 	a, b := put(t, k, []byte("a")), put(t, k, []byte("b"))
