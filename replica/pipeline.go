@@ -79,6 +79,22 @@ func (p *pipeline) close() {
 	p.wg.Wait()
 }
 
+// spawn runs fn in a goroutine the pipeline owns (its context ends at
+// close, which waits for it); false once closed.
+func (p *pipeline) spawn(fn func(ctx context.Context)) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.jobs == nil {
+		return false
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		fn(p.ctx)
+	}()
+	return true
+}
+
 // submit queues a job without waiting; false if the queue is full.
 func (p *pipeline) submit(j pipeJob) bool {
 	p.mu.Lock()

@@ -2,6 +2,9 @@ package replica
 
 import (
 	"bytes"
+	"errors"
+	"io"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -161,5 +164,88 @@ func TestAbandonedChunksGoAtOnce(t *testing.T) {
 		if want := i == 3; present != want {
 			t.Fatalf("chunk %d present=%v after the file was given up, want %v", i, present, want)
 		}
+	}
+}
+
+// TestReadAhead: a sequential read of a committed file loads the next
+// chunk ahead and the next read takes it from there; a corrupt chunk
+// loaded ahead is still an error for the read that needs it.
+func TestReadAhead(t *testing.T) {
+	const cs = 4096
+	env, closeFS, err := openTestEnv(filepath.Join(t.TempDir(), "fs"), cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFS()
+	f := env.FS
+	a, h := mustCreate(t, f, crdt.RootID, "f")
+	var model []byte
+	for i := range 5 {
+		model = append(model, bytes.Repeat([]byte{byte('a' + i)}, cs)...)
+	}
+	if _, err := h.WriteAt(ctx, model, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.Open(ctx, a.Ref, os.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	buf := make([]byte, cs)
+	for i := range 5 {
+		if _, err := r.ReadAt(ctx, buf, int64(i*cs)); err != nil && !errors.Is(err, io.EOF) {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf, model[i*cs:(i+1)*cs]) {
+			t.Fatalf("chunk %d differs", i)
+		}
+		r.of.mu.Lock()
+		ah, next := r.of.ahead, r.of.base.ChunkAt(int64(i+1))
+		r.of.mu.Unlock()
+		if i < 4 && (ah == nil || ah.id != next) {
+			t.Fatalf("after chunk %d: chunk %d not loaded ahead", i, i+1)
+		}
+		if i == 4 && ah != nil && ah.id == next {
+			t.Fatal("loaded ahead past the end")
+		}
+	}
+	// Corrupt chunk 2 on disk, read chunk 1 of a new handle: chunk 2 is
+	// loaded ahead, fails its hash, and its read is an error.
+	r2, err := f.Open(ctx, a.Ref, os.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Release()
+	id := chunk.ID(r2.of.base.ChunkAt(2))
+	p := env.Store.Path(id)
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-1] ^= 1
+	if err := os.WriteFile(p, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.of.mu.Lock()
+	r.of.cacheData, r.of.ahead, r.of.lastRead = nil, nil, 0 // as if chunk 0 was read last
+	r.of.mu.Unlock()
+	if _, err := r2.ReadAt(ctx, buf, cs); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	r.of.mu.Lock()
+	ah := r.of.ahead
+	r.of.mu.Unlock()
+	if ah == nil || chunk.ID(ah.id) != id {
+		t.Fatal("the corrupt chunk was not loaded ahead")
+	}
+	<-ah.done
+	if ah.err == nil {
+		t.Fatal("a corrupt chunk loaded ahead without an error")
+	}
+	if n, err := r2.ReadAt(ctx, buf, 2*cs); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("read of a corrupt chunk loaded ahead: %d bytes, %v", n, err)
 	}
 }

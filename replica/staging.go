@@ -98,6 +98,10 @@ func (of *openFile) readBase(ctx context.Context, p []byte, off int64) error {
 			if err != nil {
 				return err
 			}
+			if idx == 0 || idx == of.lastRead+1 { // sequential: load the next one ahead
+				of.readAhead(idx)
+			}
+			of.lastRead = idx
 			copyAt(part, data, within)
 		}
 		p = p[n:]
@@ -140,9 +144,12 @@ func (of *openFile) loadChunk(ctx context.Context, id crdt.ChunkID) ([]byte, err
 	if of.cacheData != nil && of.cacheID == id {
 		return of.cacheData, nil
 	}
-	data, err := of.fs.loadChunk(ctx, id, of.id)
-	if err != nil {
-		return nil, err
+	data, ok := of.takeAhead(ctx, id)
+	if !ok {
+		var err error
+		if data, err = of.fs.loadChunk(ctx, id, of.id); err != nil {
+			return nil, err
+		}
 	}
 	of.cacheID, of.cacheData = id, data
 	return data, nil
@@ -355,8 +362,8 @@ func (of *openFile) discardStaging() {
 	// Early chunks left were named by no commit, or by one that pinned
 	// them since their store (DropFresh keeps those).
 	of.abandonEarly()
-	of.cacheData = nil
-	of.fs.releaseWhenDurable(of.pin) // the last commit may not be durable yet
+	of.cacheData, of.ahead = nil, nil // a load ahead ends by itself
+	of.fs.releaseWhenDurable(of.pin)  // the last commit may not be durable yet
 }
 
 // chunkIDs lists the stored chunks of c (holes skipped).
