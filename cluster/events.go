@@ -223,6 +223,8 @@ const (
 // in parallel, at most byeTimeout).
 func (c *Cluster) sayBye() {
 	c.leaving.Store(true) // from now on every RPC is refused (HandleRPC)
+	// A root on purpose: the goodbye runs at Close, after Run's context
+	// ended; byeTimeout bounds it.
 	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 	defer cancel()
 	var wg sync.WaitGroup

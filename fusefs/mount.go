@@ -109,6 +109,8 @@ func Mount(dir string, fsys *replica.FS, o Options) (*Server, error) {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
 	m.inodes.add(1, root)
+	// A root on purpose: the change-feed follower lives as long as the
+	// mount, not as long as any caller's request; stop cancels and waits.
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{m: m, srv: srv, dir: dir, log: o.Logger, stopFollow: cancel, followDone: make(chan struct{})}
 	go func() {

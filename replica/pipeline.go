@@ -170,10 +170,7 @@ func (of *openFile) noteWrite(off, end int64) {
 // or running, so a commit takes what the workers stored.
 func (of *openFile) waitEarly() {
 	for of.early.pending > 0 {
-		if of.early.done == nil {
-			of.early.done = sync.NewCond(&of.mu)
-		}
-		of.early.done.Wait()
+		of.waitPending()
 	}
 }
 

@@ -29,14 +29,11 @@ type ahead struct {
 // load ahead of the file is under way. Called with of.mu held.
 func (of *openFile) readAhead(idx int64) {
 	b := &of.base
-	if !b.Chunked() || of.ahead != nil && of.ahead.id == b.ChunkAt(idx+1) {
-		return
-	}
-	if next := (idx + 1) * int64(b.ChunkSize); next >= min(of.baseValid, of.size) {
-		return
+	if !b.Chunked() || (idx+1)*int64(b.ChunkSize) >= min(of.baseValid, of.size) {
+		return // no next chunk of the base
 	}
 	id := b.ChunkAt(idx + 1)
-	if id.IsZero() || (of.cacheData != nil && of.cacheID == id) {
+	if id.IsZero() || (of.cacheData != nil && of.cacheID == id) || (of.ahead != nil && of.ahead.id == id) {
 		return
 	}
 	if of.ahead != nil {

@@ -116,6 +116,8 @@ func OpenOptions(dir string, opt Options) (*Store, error) {
 		s.closeFiles()
 		return nil, fmt.Errorf("extent: open %s: %w", dir, err)
 	}
+	// A root on purpose: the store's group-commit goroutine lives until
+	// Close, which cancels it and waits.
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	if !opt.NoAutoCompact {

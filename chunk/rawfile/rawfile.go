@@ -115,6 +115,7 @@ func (s *Store) writeLock(state string) error {
 
 // scan removes temp files and counts chunks.
 func (s *Store) scan() error {
+	// A root on purpose: Open (chunk.Store's API) takes no context.
 	return s.walk(context.Background(), func(dir, name string, info fs.FileInfo) error {
 		if strings.HasPrefix(name, tmpPrefix) {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -433,7 +434,7 @@ func (s *Store) Close() error {
 	if s.closed.Load() {
 		return nil
 	}
-	err := s.Sync(context.Background())
+	err := s.Sync(context.Background()) // a root: Close must sync, whatever the caller's state
 	if s.closed.Swap(true) {
 		return nil
 	}
