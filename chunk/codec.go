@@ -123,29 +123,45 @@ func compressible(data []byte) bool {
 // are never returned. For a raw blob the result aliases blob[1:]. Decode is
 // safe for concurrent use.
 func Decode(id ID, blob []byte) ([]byte, error) {
-	if len(blob) == 0 {
-		return nil, fmt.Errorf("decode chunk %s: %w: empty blob", id, ErrCorrupt)
-	}
-	var plain []byte
-	switch blob[0] {
-	case formatRaw:
-		plain = blob[1:]
-		if len(plain) > MaxChunkSize {
-			return nil, fmt.Errorf("decode chunk %s: %w: raw payload of %d bytes exceeds %d", id, ErrCorrupt, len(plain), MaxChunkSize)
-		}
-	case formatZstd:
-		var err error
-		plain, err = decoder().DecodeAll(blob[1:], nil)
-		if err != nil {
-			return nil, fmt.Errorf("decode chunk %s: %w: zstd: %v", id, ErrCorrupt, err)
-		}
-	case FormatUnopenable:
-		return nil, fmt.Errorf("decode chunk %s: %w: the encrypted copy on disk failed authentication (changed on disk, or sealed with another key)", id, ErrCorrupt)
-	default:
-		return nil, fmt.Errorf("decode chunk %s: %w: unknown header byte %#02x", id, ErrCorrupt, blob[0])
+	plain, err := DecodeAuthenticated(id, blob)
+	if err != nil {
+		return nil, err
 	}
 	if got := Sum(plain); got != id {
 		return nil, fmt.Errorf("decode chunk %s: %w: content hashes to %s", id, ErrCorrupt, got)
 	}
 	return plain, nil
+}
+
+// DecodeAuthenticated is Decode without the content hash, for a blob an
+// AuthenticatedStore's Get returned: the store has already proved it is
+// the very blob a Put stored under id, and every Put's blob was checked
+// against its id. Header, size and zstd errors still wrap ErrCorrupt, and
+// so does a copy that failed authentication (FormatUnopenable). Never use
+// it for bytes from anywhere else.
+func DecodeAuthenticated(id ID, blob []byte) ([]byte, error) {
+	if len(blob) == 0 {
+		return nil, fmt.Errorf("decode chunk %s: %w: empty blob", id, ErrCorrupt)
+	}
+	switch blob[0] {
+	case formatRaw:
+		plain := blob[1:]
+		if len(plain) > MaxChunkSize {
+			return nil, fmt.Errorf("decode chunk %s: %w: raw payload of %d bytes exceeds %d", id, ErrCorrupt, len(plain), MaxChunkSize)
+		}
+		return plain, nil
+	case formatZstd:
+		if len(blob) == 1 {
+			return nil, fmt.Errorf("decode chunk %s: %w: zstd header byte without a frame", id, ErrCorrupt)
+		}
+		plain, err := decoder().DecodeAll(blob[1:], nil)
+		if err != nil {
+			return nil, fmt.Errorf("decode chunk %s: %w: zstd: %v", id, ErrCorrupt, err)
+		}
+		return plain, nil
+	case FormatUnopenable:
+		return nil, fmt.Errorf("decode chunk %s: %w: the encrypted copy on disk failed authentication (changed on disk, or sealed with another key)", id, ErrCorrupt)
+	default:
+		return nil, fmt.Errorf("decode chunk %s: %w: unknown header byte %#02x", id, ErrCorrupt, blob[0])
+	}
 }

@@ -257,6 +257,10 @@ func FuzzDecode(f *testing.F) {
 		var id chunk.ID
 		copy(id[:], idb)
 		plain, err := chunk.Decode(id, blob)
+		auth, aerr := chunk.DecodeAuthenticated(id, blob)
+		if aerr != nil && (!errors.Is(aerr, chunk.ErrCorrupt) || auth != nil) {
+			t.Fatalf("DecodeAuthenticated: %d bytes, err %v", len(auth), aerr)
+		}
 		if err != nil {
 			if !errors.Is(err, chunk.ErrCorrupt) {
 				t.Fatalf("error not ErrCorrupt: %v", err)
@@ -265,6 +269,10 @@ func FuzzDecode(f *testing.F) {
 				t.Fatal("bytes with an error")
 			}
 			return
+		}
+		// Decode is DecodeAuthenticated and the hash: never more lenient.
+		if aerr != nil || !bytes.Equal(auth, plain) {
+			t.Fatalf("Decode accepted what DecodeAuthenticated did not decode alike: %v", aerr)
 		}
 		if chunk.Sum(plain) != id {
 			t.Fatal("Decode returned bytes that do not match the id")
@@ -307,5 +315,46 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeAuthenticated checks that DecodeAuthenticated decodes what
+// Decode does and refuses every blob it cannot decode, and that only the
+// content hash is left out: a blob under the wrong id is what Decode
+// alone catches (so it is for authenticated stores only).
+func TestDecodeAuthenticated(t *testing.T) {
+	c := chunktest.TextChunk(1, 50000)
+	r := chunktest.RandomChunk(2, 50000)
+	for _, ch := range []chunktest.Chunk{c, r} {
+		got, err := chunk.DecodeAuthenticated(ch.ID, ch.Blob)
+		if err != nil || !bytes.Equal(got, ch.Plain) {
+			t.Fatalf("good blob: err %v, equal %v", err, bytes.Equal(got, ch.Plain))
+		}
+	}
+	bad := []struct {
+		name string
+		blob []byte
+	}{
+		{"empty", nil},
+		{"header only zstd", []byte{1}},
+		{"unknown header", append([]byte{7}, c.Plain...)},
+		{"truncated zstd", c.Blob[:len(c.Blob)/2]},
+		{"raw as zstd", append([]byte{1}, r.Blob[1:]...)},
+		{"unopenable", []byte{chunk.FormatUnopenable}},
+		{"raw too large", make([]byte, chunk.MaxChunkSize+2)},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := chunk.DecodeAuthenticated(c.ID, tc.blob)
+			if !errors.Is(err, chunk.ErrCorrupt) || got != nil {
+				t.Fatalf("got %d bytes, err %v; want ErrCorrupt and nothing", len(got), err)
+			}
+		})
+	}
+	if _, err := chunk.DecodeAuthenticated(c.ID, r.Blob); err != nil {
+		t.Fatalf("wrong id: %v (the hash is not DecodeAuthenticated's job)", err)
+	}
+	if _, err := chunk.Decode(c.ID, r.Blob); !errors.Is(err, chunk.ErrCorrupt) {
+		t.Fatalf("Decode of the wrong id: %v, want ErrCorrupt", err)
 	}
 }

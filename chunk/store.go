@@ -41,7 +41,8 @@ type Usage struct {
 // disk is full).
 //
 // Verification: stores do not check that a blob matches its id. The caller
-// passes what Get returns through Decode, which does.
+// passes what Get returns through Decode, which does (or, for an
+// AuthenticatedStore, through DecodeAuthenticated).
 type Store interface {
 	// Put stores blob under id. The blob must not be empty. Put of an id
 	// that is already present is a no-op and returns nil, so to replace a
@@ -84,4 +85,19 @@ type Store interface {
 type LazyStore interface {
 	PutLazy(ctx context.Context, id ID, blob []byte) error
 	Sync(ctx context.Context) error
+}
+
+// AuthenticatedStore is implemented by stores whose Get authenticates
+// every blob against the id it was stored under (chunk/sealed: an AEAD
+// with the id as associated data). What Get returns is then either, bit
+// for bit, a blob some Put stored under that id, or a blob Decode reports
+// as corrupt (FormatUnopenable). Since Put's contract is that the caller
+// checked blob against id first (lifecycle.Keeper.Put), the hot read path
+// may skip hashing such a blob again: DecodeAuthenticated. Checks that
+// must hold even if a Put's caller broke that contract (scrub, dedup,
+// counting copies) still use Decode.
+type AuthenticatedStore interface {
+	Store
+	// AuthenticatesGets marks the store; it does nothing.
+	AuthenticatesGets()
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/clusterf/clusterf/crdt"
 )
 
-// loadChunk reads one chunk from the store and verifies its hash. A
-// mismatch is logged as corruption and never returned as data: the chunk
+// loadChunk reads one chunk from the store and verifies it (its hash, or
+// on an encrypted node the authentication that proves it is the blob
+// stored under its id: lifecycle.Keeper.Decode). A mismatch is logged as corruption and never returned as data: the chunk
 // is fetched from another member instead and the bad local copy replaced
 // (RepairChunk).
 func (f *FS) loadChunk(ctx context.Context, id crdt.ChunkID, inode crdt.InodeID) ([]byte, error) {
@@ -20,7 +21,7 @@ func (f *FS) loadChunk(ctx context.Context, id crdt.ChunkID, inode crdt.InodeID)
 		if u, ok := f.fetcher.(chunkUser); ok {
 			u.ChunkUsed(cid)
 		}
-		data, derr := chunk.Decode(cid, blob)
+		data, derr := f.chunks.Decode(cid, blob)
 		if derr == nil {
 			return data, nil
 		}

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -10,8 +11,10 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/clusterf/clusterf/atrest"
 	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/chunk/rawfile"
+	"github.com/clusterf/clusterf/chunk/sealed"
 )
 
 var ctx = context.Background()
@@ -305,5 +308,61 @@ func TestPutMakesALazyCopyDurable(t *testing.T) {
 	}
 	if pc.puts == before {
 		t.Fatal("Put of a lazily stored chunk returned without asking the store to make it durable")
+	}
+}
+
+// TestDecodeHashesUnlessAuthenticated checks what Keeper.Decode trusts: a
+// plain store's blob is always hashed; a sealed store's blob is trusted
+// once it opened, and one byte changed on disk still fails; and a Put
+// that broke its contract (blob of another id) is still found by Verify,
+// the scrub's check, on the sealed store too.
+func TestDecodeHashesUnlessAuthenticated(t *testing.T) {
+	a, b := []byte("chunk a"), []byte("chunk b")
+	idA := chunk.Sum(a)
+
+	plain, _ := newKeeper(t)
+	if err := plain.Put(ctx, idA, chunk.Encode(b)); err != nil { // contract broken on purpose
+		t.Fatal(err)
+	}
+	blob, err := plain.Get(ctx, idA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.Decode(idA, blob); !errors.Is(err, chunk.ErrCorrupt) {
+		t.Fatalf("plain store, wrong blob: %v, want ErrCorrupt", err)
+	}
+
+	raw, err := rawfile.Open(filepath.Join(t.TempDir(), "chunks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	st := sealed.New(raw, atrest.KeysFromMaster([atrest.KeySize]byte{1}))
+	k := New(st, nil)
+	if !k.authenticated {
+		t.Fatal("a sealed store is not seen as authenticated")
+	}
+	idB := put(t, k, b)
+	blob, err = k.Get(ctx, idB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := k.Decode(idB, blob); err != nil || !bytes.Equal(got, b) {
+		t.Fatalf("sealed store, good blob: %q, %v", got, err)
+	}
+	corrupt(t, raw, st.Name(idB))
+	blob, err = k.Get(ctx, idB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := k.Decode(idB, blob); !errors.Is(err, chunk.ErrCorrupt) || got != nil {
+		t.Fatalf("sealed store, byte changed on disk: %q, %v; want ErrCorrupt", got, err)
+	}
+
+	if err := k.Put(ctx, idA, chunk.Encode(b)); err != nil { // contract broken on purpose
+		t.Fatal(err)
+	}
+	if data, err := k.Verify(ctx, idA); err != nil || data != nil {
+		t.Fatalf("Verify of a blob put under the wrong id: %q, %v; want it reported absent", data, err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/clusterf/clusterf/chunk"
 )
 
-var _ chunk.Store = (*Store)(nil)
+var _ chunk.AuthenticatedStore = (*Store)(nil)
 
 // Store seals the blobs and ids of the chunk.Store below it.
 type Store struct {
@@ -64,6 +64,10 @@ func (s *Store) Get(ctx context.Context, id chunk.ID) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// AuthenticatesGets implements chunk.AuthenticatedStore: Get opens every
+// blob with the id as associated data.
+func (s *Store) AuthenticatesGets() {}
 
 // Has implements chunk.Store.
 func (s *Store) Has(ctx context.Context, id chunk.ID) (bool, error) {
