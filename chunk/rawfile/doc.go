@@ -15,6 +15,11 @@
 // temp files. A failed Put (ENOSPC, EIO …) removes its temp file and returns
 // the cause wrapped, so errors.Is(err, syscall.ENOSPC) holds.
 //
+// A blob of 1 MiB or more is written with O_DIRECT (its whole 4 KiB
+// blocks; the tail buffered), which skips the copy into the page cache
+// (direct.go, docs/perf.md). The fsyncs, and so the durability, are the
+// same either way.
+//
 // # Caveats
 //
 //   - Get returns whatever bytes the file holds, even truncated or garbage;

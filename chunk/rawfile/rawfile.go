@@ -39,6 +39,9 @@ type Store struct {
 	chunks atomic.Int64
 	bytes  atomic.Int64
 
+	noDirect     atomic.Bool  // the file system refused O_DIRECT (direct.go)
+	directWrites atomic.Int64 // blobs written with O_DIRECT
+
 	// unsynced holds the chunks PutLazy stored since the last Sync: in
 	// place under their final names, not yet fsynced (nor their
 	// directories).
@@ -279,7 +282,7 @@ func (s *Store) write(id chunk.ID, final string, blob []byte, durable bool) (err
 			os.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(blob); err != nil {
+	if err := s.writeBlob(f, blob); err != nil {
 		return err
 	}
 	if durable {
