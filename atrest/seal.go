@@ -101,6 +101,30 @@ func (s *Sealer) Open(dst, sealed, ad []byte) ([]byte, error) {
 	return out, nil
 }
 
+// SealRoom is the room SealInPlace needs before the plaintext (version
+// and nonce) and after it (the tag).
+const (
+	SealRoomBefore = 1 + nonceSize
+	SealRoomAfter  = Overhead - SealRoomBefore
+)
+
+// SealInPlace seals buf[SealRoomBefore:] where it lies (seal version 2)
+// and returns the sealed record, buf[:len(buf)+SealRoomAfter]: cap(buf)
+// must leave that room. The plaintext is overwritten.
+func (s *Sealer) SealInPlace(buf, ad []byte) []byte {
+	if len(buf) < SealRoomBefore || cap(buf)-len(buf) < SealRoomAfter {
+		panic(fmt.Sprintf("atrest: SealInPlace of %d bytes with %d free after: no room", len(buf), cap(buf)-len(buf)))
+	}
+	buf[0] = sealV2
+	nonce := buf[1:SealRoomBefore]
+	if _, err := rand.Read(nonce); err != nil {
+		panic(fmt.Sprintf("atrest: random nonce: %v", err))
+	}
+	plain := buf[SealRoomBefore:]
+	ct := s.v2.seal(plain[:0], nonce, plain, ad)
+	return buf[:SealRoomBefore+len(ct)]
+}
+
 // growTo returns b with length n, reusing its capacity when it suffices.
 func growTo(b []byte, n int) []byte {
 	if cap(b) >= n {

@@ -101,3 +101,17 @@ type AuthenticatedStore interface {
 	// AuthenticatesGets marks the store; it does nothing.
 	AuthenticatesGets()
 }
+
+// InPlaceStore is implemented by stores that can frame a blob where it
+// lies when the caller leaves room around it (chunk/sealed seals it in
+// place), which saves a copy of every chunk stored that way.
+type InPlaceStore interface {
+	// Room returns how many free bytes PutLazyInPlace needs before the
+	// blob and after it.
+	Room() (before, after int)
+	// PutLazyInPlace is LazyStore.PutLazy of buf[before:], with
+	// buf[:before] and buf[len(buf):cap(buf)] free for the store's use
+	// (cap must leave the after bytes). It overwrites the blob: buf's
+	// bytes mean nothing once it returns.
+	PutLazyInPlace(ctx context.Context, id ID, buf []byte) error
+}

@@ -310,19 +310,33 @@ func (of *openFile) record(st *staged) error {
 // before anything trusts it, and returns its id. An existing copy is
 // reused only after its bytes verify; a corrupt one is replaced.
 func (f *FS) storeChunk(ctx context.Context, data []byte, pin *lifecycle.Pin) (crdt.ChunkID, error) {
-	id, _, err := f.storeEncoded(ctx, data, func() []byte { return chunk.Encode(data) }, pin)
+	id, _, err := f.storeEncoded(ctx, data, func(id chunk.ID) (uint64, error) {
+		return f.chunks.PutLazyFresh(ctx, id, chunk.Encode(data))
+	}, pin)
 	return id, err
 }
 
-// storeChunkIn is storeChunk for data in buf[1:] (buf[0] free): an
-// incompressible chunk is stored from buf as it is (chunk.EncodeInPlace).
-// fresh is the keeper's epoch of the store if it made the copy
-// (lifecycle.Keeper.PutLazyFresh).
-func (f *FS) storeChunkIn(ctx context.Context, buf []byte, pin *lifecycle.Pin) (id crdt.ChunkID, fresh uint64, err error) {
-	return f.storeEncoded(ctx, buf[1:], func() []byte { return chunk.EncodeInPlace(buf) }, pin)
+// storeChunkIn is storeChunk for data in room[before+1:], before being the
+// keeper's Room and room's capacity leaving its after bytes
+// (FS.newBlobBuf): an incompressible chunk is stored from where it lies
+// (chunk.EncodeInPlace), and a sealing store seals it there
+// (lifecycle.Keeper.PutLazyFreshInPlace); room's bytes mean nothing
+// afterwards. fresh is the keeper's epoch of the store if it made the
+// copy (lifecycle.Keeper.PutLazyFresh).
+func (f *FS) storeChunkIn(ctx context.Context, room []byte, before int, pin *lifecycle.Pin) (id crdt.ChunkID, fresh uint64, err error) {
+	buf := room[before:]
+	return f.storeEncoded(ctx, buf[1:], func(id chunk.ID) (uint64, error) {
+		blob := chunk.EncodeInPlace(buf)
+		if &blob[0] == &buf[0] { // raw: stored where it lies
+			return f.chunks.PutLazyFreshInPlace(ctx, id, room[:before+len(blob)])
+		}
+		return f.chunks.PutLazyFresh(ctx, id, blob)
+	}, pin)
 }
 
-func (f *FS) storeEncoded(ctx context.Context, data []byte, encode func() []byte, pin *lifecycle.Pin) (crdt.ChunkID, uint64, error) {
+// storeEncoded pins and stores data unless a good copy is there; put
+// stores the encoded chunk.
+func (f *FS) storeEncoded(ctx context.Context, data []byte, put func(chunk.ID) (uint64, error), pin *lifecycle.Pin) (crdt.ChunkID, uint64, error) {
 	if allZero(data) {
 		return crdt.ChunkID{}, 0, nil
 	}
@@ -335,7 +349,7 @@ func (f *FS) storeEncoded(ctx context.Context, data []byte, encode func() []byte
 	var fresh uint64
 	if good == nil {
 		// Durable before the op naming it (the replica's BeforeDurable).
-		if fresh, err = f.chunks.PutLazyFresh(ctx, id, encode()); err != nil {
+		if fresh, err = put(id); err != nil {
 			return crdt.ChunkID{}, 0, fmt.Errorf("store chunk %s: %w", id, err)
 		}
 	}

@@ -99,7 +99,7 @@ type FS struct {
 	openStage func(dir, pattern string) (StagingFile, error)
 	stageMem  memBudget // memory of staged chunks (memstaging.go)
 	slotBufs  sync.Pool // *[]byte of chunkSize: whole staged slots (memstaging.go)
-	blobBufs  sync.Pool // *[]byte of 1+chunkSize: chunks being stored (pipeline.go)
+	blobBufs  sync.Pool // *[]byte of the keeper's Room around 1+chunkSize: chunks being stored (pipeline.go)
 	statfsDir string
 	chunkSize int
 	inlineMax int
@@ -148,7 +148,11 @@ func New(cfg Config) (*FS, error) {
 		f.stageMem.limit = DefaultStagingMemory
 	}
 	f.slotBufs.New = func() any { b := make([]byte, f.chunkSize); return &b }
-	f.blobBufs.New = func() any { b := make([]byte, 1+f.chunkSize); return &b }
+	f.blobBufs.New = func() any {
+		before, after := f.chunks.Room()
+		b := make([]byte, before+1+f.chunkSize+after)
+		return &b
+	}
 	if f.chunkSize <= 0 {
 		f.chunkSize = DefaultChunkSize
 	}

@@ -274,18 +274,20 @@ func (f *FS) storeEarly(ctx context.Context, j pipeJob) {
 		of.mu.Unlock()
 		return
 	}
-	// The chunk is read in place after a header byte, so an incompressible
-	// one is stored without another copy (chunk.EncodeInPlace).
+	// The chunk is read in place after a header byte and the store's room,
+	// so an incompressible one is stored (and sealed) without another copy
+	// (FS.storeChunkIn).
 	bp := f.blobBufs.Get().(*[]byte)
 	defer f.blobBufs.Put(bp)
-	buf := (*bp)[:1+cs]
-	n, err := of.staging.ReadAt(buf[1:], j.slot*cs)
+	before, _ := f.chunks.Room()
+	room := (*bp)[:before+1+int(cs)]
+	n, err := of.staging.ReadAt(room[before+1:], j.slot*cs)
 	of.mu.Unlock()
 	if err != nil && n < int(cs) {
 		return // the commit reads it again and reports the error
 	}
 	pin := f.chunks.Pin()
-	id, fresh, err := f.storeChunkIn(ctx, buf, pin)
+	id, fresh, err := f.storeChunkIn(ctx, room, before, pin)
 	if err != nil {
 		pin.Release()
 		return

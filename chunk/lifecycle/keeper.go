@@ -309,6 +309,37 @@ func (k *Keeper) PutLazy(ctx context.Context, id chunk.ID, blob []byte) error {
 // copy: fresh is then the epoch of the store (DropFresh), else 0 (a good
 // copy was there already).
 func (k *Keeper) PutLazyFresh(ctx context.Context, id chunk.ID, blob []byte) (fresh uint64, err error) {
+	return k.putLazyFresh(ctx, id, func() error {
+		if ls, ok := k.store.(chunk.LazyStore); ok {
+			return ls.PutLazy(ctx, id, blob)
+		}
+		return k.store.Put(ctx, id, blob)
+	})
+}
+
+// Room is the free space PutLazyFreshInPlace wants before and after a
+// blob (chunk.InPlaceStore); 0, 0 when the store frames nothing in place.
+func (k *Keeper) Room() (before, after int) {
+	if ip, ok := k.store.(chunk.InPlaceStore); ok {
+		return ip.Room()
+	}
+	return 0, 0
+}
+
+// PutLazyFreshInPlace is PutLazyFresh of buf[before:], before being
+// Room's, with the after bytes free in cap(buf): the store may frame the
+// blob where it lies (seal it in place), so buf's bytes mean nothing
+// once it returns.
+func (k *Keeper) PutLazyFreshInPlace(ctx context.Context, id chunk.ID, buf []byte) (fresh uint64, err error) {
+	ip, ok := k.store.(chunk.InPlaceStore)
+	if !ok {
+		return k.PutLazyFresh(ctx, id, buf)
+	}
+	return k.putLazyFresh(ctx, id, func() error { return ip.PutLazyInPlace(ctx, id, buf) })
+}
+
+// putLazyFresh is PutLazyFresh with the store's write in put.
+func (k *Keeper) putLazyFresh(ctx context.Context, id chunk.ID, put func() error) (fresh uint64, err error) {
 	k.mu.Lock()
 	k.touchLocked(id)
 	k.mu.Unlock()
@@ -322,11 +353,7 @@ func (k *Keeper) PutLazyFresh(ctx context.Context, id chunk.ID, blob []byte) (fr
 	if err := k.dropCorruptLocked(ctx, id); err != nil {
 		return 0, err
 	}
-	put := k.store.Put
-	if ls, ok := k.store.(chunk.LazyStore); ok {
-		put = ls.PutLazy
-	}
-	if err := put(ctx, id, blob); err != nil {
+	if err := put(); err != nil {
 		return 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}
 	k.touchLocked(id)
