@@ -9,11 +9,11 @@ import (
 	"github.com/clusterf/clusterf/crdt"
 )
 
-// loadChunk reads one chunk from the store and verifies it (its hash, or
+// loadChunk reads one chunk from the store and verifies it: its hash, or
 // on an encrypted node the authentication that proves it is the blob
-// stored under its id: lifecycle.Keeper.Decode). A mismatch is logged as corruption and never returned as data: the chunk
-// is fetched from another member instead and the bad local copy replaced
-// (RepairChunk).
+// stored under its id (lifecycle.Keeper.Decode). A mismatch is logged as
+// corruption and never returned as data: the chunk is fetched from
+// another member instead and the bad local copy replaced (RepairChunk).
 func (f *FS) loadChunk(ctx context.Context, id crdt.ChunkID, inode crdt.InodeID) ([]byte, error) {
 	cid := chunk.ID(id)
 	blob, err := f.chunks.Get(ctx, cid)

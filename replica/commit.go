@@ -317,8 +317,8 @@ func (f *FS) storeChunk(ctx context.Context, data []byte, pin *lifecycle.Pin) (c
 }
 
 // storeChunkIn is storeChunk for data in room[before+1:], before being the
-// keeper's Room and room's capacity leaving its after bytes
-// (FS.newBlobBuf): an incompressible chunk is stored from where it lies
+// keeper's Room and room's capacity leaving its after bytes (FS.blobBufs
+// are made so): an incompressible chunk is stored from where it lies
 // (chunk.EncodeInPlace), and a sealing store seals it there
 // (lifecycle.Keeper.PutLazyFreshInPlace); room's bytes mean nothing
 // afterwards. fresh is the keeper's epoch of the store if it made the
