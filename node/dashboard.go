@@ -46,11 +46,7 @@ func (d *dashboardView) Events(after uint64, max int) ([]api.Event, bool) {
 	return d.dash.events.Since(after, max)
 }
 
-func (d *dashboardView) LastEvent() uint64 {
-	d.dash.events.mu.Lock()
-	defer d.dash.events.mu.Unlock()
-	return d.dash.events.last
-}
+func (d *dashboardView) LastEvent() uint64 { return d.dash.events.Last() }
 
 func (d *dashboardView) WaitEvents(ctx context.Context, after uint64) error {
 	return d.dash.events.Wait(ctx, after)

@@ -12,14 +12,15 @@ import (
 	"github.com/clusterf/clusterf/cluster"
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/replica"
+	"github.com/clusterf/clusterf/seqlog"
 )
 
 // The node's event log: what happened to the cluster as this node saw it
 // (peers up and down, repair rounds, corrupt chunks, garbage collection
-// waiting for a member, settings changed, conflicts created), with
-// sequence numbers in the change feed's manner: a reader remembers the
-// last one it handled and asks for what came after; the log keeps the
-// latest eventLogSize, and a reader that fell further behind is told so.
+// waiting for a member, settings changed, conflicts created), numbered
+// in a seqlog.Log like the change feed: a reader remembers the last one
+// it handled and asks for what came after; the log keeps the latest
+// eventLogSize, and a reader that fell further behind is told so.
 // Namespace changes are not repeated here: they are the change feed
 // (replica.FS.Changes); the dashboard's stream carries both.
 
@@ -27,10 +28,9 @@ import (
 const eventLogSize = 1024
 
 type eventLog struct {
-	mu    sync.Mutex
-	ring  []api.Event // event seq is at ring[(seq-1) % eventLogSize]
-	last  uint64
-	wake  chan struct{}
+	*seqlog.Log[api.Event]
+
+	mu    sync.Mutex           // guards since and reported
 	since map[string]time.Time // member -> its latest state change
 	epoch string
 	// reported remembers conflicts already announced (by inode).
@@ -38,11 +38,12 @@ type eventLog struct {
 }
 
 func newEventLog() *eventLog {
-	return &eventLog{wake: make(chan struct{}), since: map[string]time.Time{},
+	return &eventLog{Log: seqlog.New[api.Event](eventLogSize), since: map[string]time.Time{},
 		epoch: strconv.FormatInt(time.Now().UnixNano(), 36), reported: map[crdt.InodeID]bool{}}
 }
 
-// add appends e (Seq and, when zero, Time are set) and wakes the waiters.
+// add appends e (Seq and, when zero, Time are set) and wakes the waiters
+// (Since and Wait are seqlog.Log's).
 func (l *eventLog) add(e api.Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
@@ -50,62 +51,13 @@ func (l *eventLog) add(e api.Event) {
 	if e.Level == "" {
 		e.Level = "info"
 	}
-	l.mu.Lock()
-	l.last++
-	e.Seq = l.last
-	if at := int((l.last - 1) % eventLogSize); at == len(l.ring) {
-		l.ring = append(l.ring, e)
-	} else {
-		l.ring[at] = e
-	}
 	switch e.Kind {
 	case string(cluster.EventPeerUp), string(cluster.EventPeerUnreachable), string(cluster.EventPeerDown):
-		l.since[e.Node] = e.Time
-	}
-	close(l.wake)
-	l.wake = make(chan struct{})
-	l.mu.Unlock()
-}
-
-// Since returns up to max events after after (max <= 0: all kept);
-// missed as replica.Feed.Since.
-func (l *eventLog) Since(after uint64, max int) ([]api.Event, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if after > l.last {
-		return nil, true
-	}
-	first, missed := after+1, false
-	if l.last >= eventLogSize && first <= l.last-eventLogSize {
-		first, missed = l.last-eventLogSize+1, true
-	}
-	n := int(l.last - first + 1)
-	if max > 0 && n > max {
-		n = max
-	}
-	out := make([]api.Event, 0, n)
-	for s := first; len(out) < n; s++ {
-		out = append(out, l.ring[(s-1)%eventLogSize])
-	}
-	return out, missed
-}
-
-// Wait blocks until an event after after exists or ctx ends.
-func (l *eventLog) Wait(ctx context.Context, after uint64) error {
-	for {
 		l.mu.Lock()
-		if l.last > after {
-			l.mu.Unlock()
-			return nil
-		}
-		wake := l.wake
+		l.since[e.Node] = e.Time
 		l.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 	}
+	l.Append(func(e *api.Event, seq uint64) { e.Seq = seq }, e)
 }
 
 // stateSince returns when the member's state last changed (zero: never seen).

@@ -3,10 +3,10 @@ package replica
 import (
 	"context"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/clusterf/clusterf/crdt"
+	"github.com/clusterf/clusterf/seqlog"
 )
 
 // The change feed: every namespace change, local or remote, as an event
@@ -66,28 +66,21 @@ const FeedSize = 1 << 16
 
 // Feed is the change feed of an FS. Safe for concurrent use.
 type Feed struct {
-	mu   sync.Mutex
-	ring []Change // event seq is at ring[(seq-1) % FeedSize]; grows up to FeedSize
-	last uint64   // seq of the newest event (0: none yet)
-	wake chan struct{}
+	log *seqlog.Log[Change]
 	// epoch identifies this incarnation of the feed (one per FS): a
 	// consumer that persists its sequence number persists the epoch with
 	// it, and a number of another epoch is from an earlier run.
 	epoch uint64
 }
 
-func newFeed() *Feed { return &Feed{wake: make(chan struct{}), epoch: rand.Uint64() | 1} }
+func newFeed() *Feed { return &Feed{log: seqlog.New[Change](FeedSize), epoch: rand.Uint64() | 1} }
 
 // Epoch returns the feed's incarnation (random, never 0): sequence numbers
 // are only comparable within one epoch.
 func (fd *Feed) Epoch() uint64 { return fd.epoch }
 
 // Last returns the sequence number of the newest event.
-func (fd *Feed) Last() uint64 {
-	fd.mu.Lock()
-	defer fd.mu.Unlock()
-	return fd.last
-}
+func (fd *Feed) Last() uint64 { return fd.log.Last() }
 
 // Since returns up to max events after seq after (max <= 0: all kept).
 // missed is true when events after after are gone (the consumer lagged
@@ -95,43 +88,11 @@ func (fd *Feed) Last() uint64 {
 // it must resynchronise from the state, then continue from the returned
 // events.
 func (fd *Feed) Since(after uint64, max int) (changes []Change, missed bool) {
-	fd.mu.Lock()
-	defer fd.mu.Unlock()
-	if after > fd.last {
-		return nil, true // from another incarnation of the feed
-	}
-	first := after + 1
-	if fd.last >= FeedSize && first <= fd.last-FeedSize {
-		first, missed = fd.last-FeedSize+1, true
-	}
-	n := int(fd.last - first + 1)
-	if max > 0 && n > max {
-		n = max
-	}
-	changes = make([]Change, 0, n)
-	for s := first; len(changes) < n; s++ {
-		changes = append(changes, fd.ring[(s-1)%FeedSize])
-	}
-	return changes, missed
+	return fd.log.Since(after, max)
 }
 
 // Wait blocks until an event after after exists or ctx ends.
-func (fd *Feed) Wait(ctx context.Context, after uint64) error {
-	for {
-		fd.mu.Lock()
-		if fd.last > after {
-			fd.mu.Unlock()
-			return nil
-		}
-		wake := fd.wake
-		fd.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
+func (fd *Feed) Wait(ctx context.Context, after uint64) error { return fd.log.Wait(ctx, after) }
 
 // Follow calls fn with every batch of events after after, in order, until
 // ctx ends (returns ctx.Err()) or fn fails (returns its error). fn runs in
@@ -151,24 +112,9 @@ func (fd *Feed) Follow(ctx context.Context, after uint64, fn func(changes []Chan
 	}
 }
 
-// publish appends events and wakes the waiters.
+// publish appends events (numbering them) and wakes the waiters.
 func (fd *Feed) publish(cs []Change) {
-	if len(cs) == 0 {
-		return
-	}
-	fd.mu.Lock()
-	for i := range cs {
-		fd.last++
-		cs[i].Seq = fd.last
-		if at := int((fd.last - 1) % FeedSize); at == len(fd.ring) {
-			fd.ring = append(fd.ring, cs[i])
-		} else {
-			fd.ring[at] = cs[i]
-		}
-	}
-	close(fd.wake)
-	fd.wake = make(chan struct{})
-	fd.mu.Unlock()
+	fd.log.Append(func(c *Change, seq uint64) { c.Seq = seq }, cs...)
 }
 
 // Changes returns the FS's change feed.
