@@ -73,8 +73,8 @@ type Status struct {
 	NoStore                      bool      `json:"no_store"` // client mode: stores no data
 	// VersionVector is the metadata this node has applied, by origin.
 	VersionVector map[string]uint64 `json:"version_vector,omitempty"`
-	// OpenMode is true when HTTP listens beyond loopback without a token
-	// (--http-insecure); Warnings then says so in words.
+	// OpenMode is true in open LAN mode: no cluster key, and a transport
+	// other machines can reach; Warnings then says so in words.
 	OpenMode bool     `json:"open_mode"`
 	Warnings []string `json:"warnings,omitempty"`
 	// Reclaim describes garbage collection and compaction on this node.

@@ -17,9 +17,25 @@ import (
 )
 
 // OpenModeWarning is logged once at start when the node has no cluster
-// key, with the line that fixes it.
+// key and other machines can reach its transport (openLAN), with the
+// line that fixes it.
 const OpenModeWarning = "OPEN LAN MODE: no cluster key, so any machine on this network can join and read and write the files; " +
 	"to fix, set the same --cluster-key (or CLUSTERF_CLUSTER_KEY) on every node"
+
+// openLAN reports whether a node of cfg is in open LAN mode: no cluster
+// key, and a transport other machines can reach. A node whose transport
+// binds a loopback address (simulation mode, tests) can only be joined
+// from this machine, so it is not warned about.
+func openLAN(cfg Config) bool {
+	if cfg.ClusterKey != "" {
+		return false
+	}
+	if cfg.QUICHost == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(cfg.QUICHost)
+	return ip == nil || !ip.IsLoopback()
+}
 
 // openCluster binds the QUIC transport and builds the cluster layer.
 func (n *Node) openCluster() error {
@@ -79,7 +95,7 @@ func (n *Node) QUICPort() int { return n.Transport.Addr().(*net.UDPAddr).Port }
 // startCluster runs the transport, the cluster loops, discovery and the
 // static peer resolver under ctx.
 func (n *Node) startCluster(ctx context.Context) error {
-	if n.cfg.ClusterKey == "" {
+	if openLAN(n.cfg) {
 		// The one warning about it (transport and discovery stay quiet).
 		n.log.Warn(OpenModeWarning)
 	}

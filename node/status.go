@@ -111,7 +111,7 @@ func (c *clusterView) Status(ctx context.Context) (api.Status, error) {
 	for o, seq := range n.Meta.VersionVector() {
 		st.VersionVector[string(o)] = seq
 	}
-	if n.cfg.ClusterKey == "" {
+	if openLAN(n.cfg) {
 		st.OpenMode = true
 		st.Warnings = append(st.Warnings, "open LAN mode: no cluster key, any machine on the network can join")
 	}
