@@ -55,8 +55,8 @@ type openFile struct {
 
 	cacheID   crdt.ChunkID // one decoded chunk, for sequential reads
 	cacheData []byte
-	ahead     *ahead // the next chunk, being loaded ahead (readahead.go)
-	lastRead  int64  // the base chunk read last (readahead.go)
+	aheads    []*ahead // the next chunks, being loaded ahead (readahead.go)
+	lastRead  int64    // the base chunk read last (readahead.go)
 
 	early earlyState // chunks stored as they filled (pipeline.go)
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -210,13 +211,17 @@ func TestReadAhead(t *testing.T) {
 			t.Fatalf("chunk %d differs", i)
 		}
 		r.of.mu.Lock()
-		ah, next := r.of.ahead, r.of.base.ChunkAt(int64(i+1))
-		r.of.mu.Unlock()
-		if i < 4 && (ah == nil || ah.id != next) {
-			t.Fatalf("after chunk %d: chunk %d not loaded ahead", i, i+1)
+		var loading []crdt.ChunkID
+		for _, a := range r.of.aheads {
+			loading = append(loading, a.id)
 		}
-		if i == 4 && ah != nil && ah.id == next {
-			t.Fatal("loaded ahead past the end")
+		var want []crdt.ChunkID
+		for k := i + 1; k <= min(i+readAheadDepth, 4); k++ {
+			want = append(want, r.of.base.ChunkAt(int64(k)))
+		}
+		r.of.mu.Unlock()
+		if !slices.Equal(loading, want) {
+			t.Fatalf("after chunk %d: loading ahead %v, want the next %d chunks %v (none past the end)", i, loading, readAheadDepth, want)
 		}
 	}
 	// Corrupt chunk 2 on disk, read chunk 1 of a new handle: chunk 2 is
@@ -237,15 +242,20 @@ func TestReadAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.of.mu.Lock()
-	r.of.cacheData, r.of.ahead, r.of.lastRead = nil, nil, 0 // as if chunk 0 was read last
+	r.of.cacheData, r.of.aheads, r.of.lastRead = nil, nil, 0 // as if chunk 0 was read last
 	r.of.mu.Unlock()
 	if _, err := r2.ReadAt(ctx, buf, cs); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
 	r.of.mu.Lock()
-	ah := r.of.ahead
+	var ah *ahead
+	for _, a := range r.of.aheads {
+		if chunk.ID(a.id) == id {
+			ah = a
+		}
+	}
 	r.of.mu.Unlock()
-	if ah == nil || chunk.ID(ah.id) != id {
+	if ah == nil {
 		t.Fatal("the corrupt chunk was not loaded ahead")
 	}
 	<-ah.done

@@ -98,7 +98,7 @@ func (of *openFile) readBase(ctx context.Context, p []byte, off int64) error {
 			if err != nil {
 				return err
 			}
-			if idx == 0 || idx == of.lastRead+1 { // sequential: load the next one ahead
+			if idx == 0 || idx == of.lastRead+1 { // sequential: load the next ones ahead
 				of.readAhead(idx)
 			}
 			of.lastRead = idx
@@ -362,7 +362,7 @@ func (of *openFile) discardStaging() {
 	// Early chunks left were named by no commit, or by one that pinned
 	// them since their store (DropFresh keeps those).
 	of.abandonEarly()
-	of.cacheData, of.ahead = nil, nil // a load ahead ends by itself
+	of.cacheData, of.aheads = nil, nil // a load ahead ends by itself
 	of.fs.releaseWhenDurable(of.pin)  // the last commit may not be durable yet
 }
 
