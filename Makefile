@@ -35,6 +35,7 @@ run: deps-run build
 test: go-check deps-test test-unit fuzz-ci test-integration
 
 test-unit: go-check
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 

@@ -139,7 +139,9 @@ func (of *openFile) prepare(ctx context.Context) (*staged, error) {
 		start := idx * cs
 		end := chunkEnd(start, cs, of.size)
 		if cap(buf) < int(end-start) {
-			buf = make([]byte, cs)
+			// What the chunk needs, not a whole chunk: a small file's
+			// commit must not allocate (and zero) 4 MiB.
+			buf = make([]byte, end-start)
 		}
 		if slot, ok := of.dirty[idx]; ok && slot < 0 && end-start == cs {
 			// Stored (and being replicated) already, and pinned by the

@@ -363,7 +363,7 @@ func (of *openFile) discardStaging() {
 	// them since their store (DropFresh keeps those).
 	of.abandonEarly()
 	of.cacheData, of.aheads = nil, nil // a load ahead ends by itself
-	of.fs.releaseWhenDurable(of.pin)  // the last commit may not be durable yet
+	of.fs.releaseWhenDurable(of.pin)   // the last commit may not be durable yet
 }
 
 // chunkIDs lists the stored chunks of c (holes skipped).
