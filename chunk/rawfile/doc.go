@@ -15,6 +15,11 @@
 // temp files. A failed Put (ENOSPC, EIO …) removes its temp file and returns
 // the cause wrapped, so errors.Is(err, syscall.ENOSPC) holds.
 //
+// PutLazy makes the same files without any fsync; Sync later fdatasyncs
+// them and fsyncs each directory that gained an entry, the fan-out
+// directories a PutLazy created included (dirs.go), and a Put through
+// such a directory fsyncs it before it returns.
+//
 // A blob of 1 MiB or more is written with O_DIRECT (its whole 4 KiB
 // blocks; the tail buffered), which skips the copy into the page cache
 // (direct.go, docs/perf.md). The fsyncs, and so the durability, are the

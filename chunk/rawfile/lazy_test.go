@@ -137,3 +137,58 @@ func TestPutLazySurvivesKill9(t *testing.T) {
 	}
 	t.Logf("%d lazily stored chunks acknowledged before kill -9, all intact", acked+1)
 }
+
+// TestPutLazyDefersDirSyncs: the fan-out directories a PutLazy makes are
+// fsynced by the next Sync, not one by one as they are made; a durable
+// Put fsyncs the ones on its way, whoever made them.
+func TestPutLazyDefersDirSyncs(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	const n = 20
+	for i := range n {
+		id, blob := blobOf(i)
+		if err := s.PutLazy(ctx, id, blob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.DirSyncs(); got != 0 {
+		t.Fatalf("%d PutLazy into a fresh store fsynced %d directories, want 0", n, got)
+	}
+	if got := s.UnsyncedDirs(); got == 0 {
+		t.Fatal("no directory is left to sync after PutLazy made fan-out directories")
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.UnsyncedDirs(); got != 0 {
+		t.Fatalf("%d directories unsynced after Sync", got)
+	}
+	if s.DirSyncs() < n { // at least each new leaf's parent or the leaf
+		t.Fatalf("Sync fsynced %d directories for %d chunks in new directories", s.DirSyncs(), n)
+	}
+
+	// A lazy chunk in a new leaf, then a durable Put into a new leaf of
+	// the same parent: that Put returns with the parent on disk, and with
+	// it the lazy chunk's directory entry.
+	lazyID, lazyBlob := blobOf(1000)
+	if err := s.PutLazy(ctx, lazyID, lazyBlob); err != nil {
+		t.Fatal(err)
+	}
+	var id chunk.ID
+	var blob []byte
+	for i := 1001; ; i++ {
+		id, blob = blobOf(i)
+		if id[0] == lazyID[0] && id[1] != lazyID[1] {
+			break
+		}
+	}
+	if err := s.Put(ctx, id, blob); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.UnsyncedDirs(); got != 0 {
+		t.Fatalf("%d directories unsynced after a durable Put through them", got)
+	}
+	if got := s.Unsynced(); got != 1 {
+		t.Fatalf("unsynced chunks = %d, want the lazy one", got)
+	}
+}

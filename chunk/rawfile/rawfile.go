@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,7 @@ type Store struct {
 
 	noDirect     atomic.Bool  // the file system refused O_DIRECT (direct.go)
 	directWrites atomic.Int64 // blobs written with O_DIRECT
+	dirSyncs     atomic.Int64 // directory fsyncs (dirs.go)
 
 	// unsynced holds the chunks PutLazy stored since the last Sync: in
 	// place under their final names, not yet fsynced (nor their
@@ -48,7 +50,10 @@ type Store struct {
 	umu      sync.Mutex
 	unsynced map[chunk.ID]uint64 // -> generation of its PutLazy
 	ugen     uint64
-	syncMu   sync.Mutex // one Sync at a time
+	// newDirs holds the directories that gained a fan-out directory in
+	// a PutLazy and were not fsynced since (dirs.go), by generation.
+	newDirs map[string]uint64
+	syncMu  sync.Mutex // one Sync at a time
 }
 
 // Open opens (creating if needed) the store in dir, removes temp files left
@@ -69,7 +74,7 @@ func Open(dir string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("rawfile: lock %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, lock: lf, unsynced: map[chunk.ID]uint64{}}
+	s := &Store{dir: dir, lock: lf, unsynced: map[chunk.ID]uint64{}, newDirs: map[string]uint64{}}
 	if err := s.scan(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("rawfile: open %s: %w", dir, err)
@@ -247,7 +252,10 @@ func (s *Store) Put(ctx context.Context, id chunk.ID, blob []byte) error {
 	if _, err := os.Lstat(final); err == nil {
 		// Present; durable unless a PutLazy put it and no Sync ran since.
 		if s.isUnsynced(id) {
-			if err := syncFileAndDir(final); err != nil {
+			if err := s.syncFileAndDir(final); err != nil {
+				return fmt.Errorf("rawfile: put %s: %w", id, err)
+			}
+			if err := s.syncPendingDirs(filepath.Dir(final)); err != nil {
 				return fmt.Errorf("rawfile: put %s: %w", id, err)
 			}
 			s.doneSyncing(id)
@@ -268,7 +276,7 @@ func (s *Store) Put(ctx context.Context, id chunk.ID, blob []byte) error {
 // after the rename) when durable; on error nothing is left behind.
 func (s *Store) write(id chunk.ID, final string, blob []byte, durable bool) (err error) {
 	dir := filepath.Dir(final)
-	if err := s.ensureDir(dir); err != nil {
+	if err := s.ensureDir(dir, durable); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, tmpPrefix+id.String()+"-")
@@ -299,47 +307,13 @@ func (s *Store) write(id chunk.ID, final string, blob []byte, durable bool) (err
 	if !durable {
 		return nil
 	}
-	if err := syncDir(dir); err != nil {
+	if err := s.syncDir(dir); err != nil {
 		// The chunk is in place but maybe not durable; take it back so
 		// that a failed Put leaves nothing.
 		os.Remove(final)
 		return err
 	}
 	return nil
-}
-
-// ensureDir creates the fan-out directories of leaf, fsyncing each parent
-// whose entries changed so that a new directory survives a crash.
-func (s *Store) ensureDir(leaf string) error {
-	if _, err := os.Stat(leaf); err == nil {
-		return nil
-	}
-	mid := filepath.Dir(leaf)
-	for _, d := range []string{mid, leaf} {
-		err := os.Mkdir(d, 0o700)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := syncDir(filepath.Dir(d)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Get implements chunk.Store.
@@ -494,6 +468,7 @@ func (s *Store) Sync(ctx context.Context) error {
 	for id, g := range s.unsynced {
 		ids, gens = append(ids, id), append(gens, g)
 	}
+	newDirs := maps.Clone(s.newDirs)
 	s.umu.Unlock()
 	dirs := map[string]bool{}
 	for _, id := range ids {
@@ -506,9 +481,12 @@ func (s *Store) Sync(ctx context.Context) error {
 		dirs[filepath.Dir(p)] = true
 	}
 	for d := range dirs {
-		if err := syncDir(d); err != nil {
+		if err := s.syncDir(d); err != nil {
 			return fmt.Errorf("rawfile: sync %s: %w", d, err)
 		}
+	}
+	if err := s.syncNewDirs(newDirs); err != nil {
+		return fmt.Errorf("rawfile: sync: %w", err)
 	}
 	s.umu.Lock()
 	for i, id := range ids {
@@ -538,23 +516,4 @@ func (s *Store) doneSyncing(id chunk.ID) {
 	s.umu.Lock()
 	delete(s.unsynced, id)
 	s.umu.Unlock()
-}
-
-func syncFile(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	err = unix.Fdatasync(int(f.Fd()))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func syncFileAndDir(p string) error {
-	if err := syncFile(p); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(p))
 }
