@@ -127,6 +127,9 @@ func (x *Index) extractLoop(ctx context.Context) {
 			if err := pace.wait(ctx); err != nil {
 				return
 			}
+			if err := x.awaitQuiet(ctx); err != nil {
+				return
+			}
 			js := x.queue.take(jobsPerBatch)
 			if len(js) == 0 {
 				break

@@ -284,6 +284,7 @@ type counters struct {
 	extractedLocal, extractedRemote, served       atomic.Int64
 	parseFailures, remoteFailures, resyncExamined atomic.Int64
 	lastResyncMs                                  atomic.Int64
+	extractDeferrals                              atomic.Int64
 }
 
 // Stats describes the index (GET /api/search/status).
@@ -297,6 +298,9 @@ type Stats struct {
 	// a holder of their content to answer.
 	Pending  int `json:"pending_extractions"`
 	Retrying int `json:"retrying_extractions"`
+	// Deferrals counts the waits of content extraction for the
+	// namespace to go quiet (pace.go).
+	Deferrals int64 `json:"extraction_deferrals"`
 	// Indexed and Deleted count document writes since start.
 	Indexed int64 `json:"documents_indexed"`
 	Deleted int64 `json:"documents_deleted"`
@@ -331,7 +335,8 @@ func (x *Index) Stats() Stats {
 	pending, retrying := x.queue.sizes()
 	return Stats{
 		Documents: n, AppliedSeq: applied, FeedSeq: x.fs.Changes().Last(), Pending: pending, Retrying: retrying,
-		Indexed: x.stats.indexed.Load(), Deleted: x.stats.deleted.Load(),
+		Deferrals: x.stats.extractDeferrals.Load(),
+		Indexed:   x.stats.indexed.Load(), Deleted: x.stats.deleted.Load(),
 		ExtractedLocal: x.stats.extractedLocal.Load(), ExtractedRemote: x.stats.extractedRemote.Load(),
 		Served: x.stats.served.Load(), ParseFailures: x.stats.parseFailures.Load(),
 		RemoteFailures: x.stats.remoteFailures.Load(), Resyncs: x.stats.resyncs.Load(),

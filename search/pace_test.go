@@ -3,8 +3,12 @@ package search
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/clusterf/clusterf/replica"
 )
 
 // TestPacer: the first batch and a batch after a quiet spell start at
@@ -34,5 +38,51 @@ func TestPacer(t *testing.T) {
 	cancel()
 	if err := p.wait(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
+	}
+}
+
+func TestDeferExtraction(t *testing.T) {
+	cases := []struct {
+		name   string
+		busy   bool
+		queued int
+		waited time.Duration
+		want   bool
+	}{
+		{"quiet", false, 10, 0, false},
+		{"busy", true, 10, 0, true},
+		{"busy, waited long enough", true, 10, maxDefer, false},
+		{"busy, long queue", true, maxDeferredJobs, 0, false},
+		{"busy, queue just short", true, maxDeferredJobs - 1, maxDefer - time.Millisecond, true},
+	}
+	for _, tc := range cases {
+		if got := deferExtraction(tc.busy, tc.queued, tc.waited); got != tc.want {
+			t.Errorf("%s: deferExtraction(%v, %d, %v) = %v, want %v", tc.name, tc.busy, tc.queued, tc.waited, got, tc.want)
+		}
+	}
+}
+
+// TestExtractionYieldsToWriters: while files keep being written, content
+// extraction waits (counted) and names are still indexed; once the
+// writes stop, the content of every file is searchable.
+func TestExtractionYieldsToWriters(t *testing.T) {
+	fs := replica.TestFS(t, 1<<20)
+	x := testIndex(t, fs, filepath.Join(t.TempDir(), "search"))
+	put(t, fs, "/first.txt", []byte("the zebracontent word"))
+	deadline := time.Now().Add(20 * time.Second)
+	n := 0
+	for x.Stats().Deferrals == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files written, content extraction never waited (stats %+v)", n, x.Stats())
+		}
+		put(t, fs, fmt.Sprintf("/w/busy%d.txt", n), []byte(fmt.Sprintf("busywriter %d", n)))
+		n++
+	}
+	syncIndex(t, x)
+	if got := paths(t, x, "zebracontent"); len(got) != 1 || got[0] != "/first.txt" {
+		t.Fatalf("content search after the writes: %v", got)
+	}
+	if got := paths(t, x, "busywriter"); len(got) != n {
+		t.Fatalf("content search found %d of the %d files written meanwhile", len(got), n)
 	}
 }
