@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/clusterf/clusterf/dirsync"
 )
 
 // HeaderFile is the name of the key header inside a node's data dir.
@@ -249,16 +251,7 @@ func writeHeader(dir string, h *header, replace bool) (err error) {
 	if err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return dirsync.Dir(dir)
 }
 
 // String describes the parameters (for status pages).

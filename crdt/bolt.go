@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/clusterf/clusterf/dirsync"
 )
 
 var (
@@ -260,7 +262,7 @@ func (b *boltStore) shrinkIfSparse() error {
 	}
 	renameErr := os.Rename(tmp, b.path)
 	if renameErr == nil {
-		renameErr = syncDir(filepath.Dir(b.path))
+		renameErr = dirsync.Dir(filepath.Dir(b.path))
 	}
 	db, err := bolt.Open(b.path, 0o600, nil)
 	if err != nil {
@@ -268,15 +270,6 @@ func (b *boltStore) shrinkIfSparse() error {
 	}
 	b.db = db
 	return renameErr
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func (b *boltStore) Close() error { return b.db.Close() }

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clusterf/clusterf/dirsync"
 )
 
 // Journal is the metadata journal in front of the Store: an append-only
@@ -219,7 +221,7 @@ func (j *Journal) openSegment() error {
 		f.Close()
 		return fmt.Errorf("crdt: journal: %w", err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := dirsync.Dir(filepath.Dir(path)); err != nil {
 		f.Close()
 		return fmt.Errorf("crdt: journal: sync dir: %w", err)
 	}
@@ -432,7 +434,7 @@ func (j *Journal) Remove(upto uint64) error {
 	// Removals are made durable: record numbers start again at 1 in an
 	// empty journal, so an old segment must not come back after a power
 	// loss in front of newer records.
-	return errors.Join(append(errs, syncDir(filepath.Dir(j.base)))...)
+	return errors.Join(append(errs, dirsync.Dir(filepath.Dir(j.base)))...)
 }
 
 // Size returns the bytes written to the current segment.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/dirsync"
 )
 
 // ErrNoRoom means a compaction did not start: the file system has less
@@ -158,7 +159,7 @@ func (s *Store) compactSegment(seg *segment, oldest bool) error {
 		return s.abandon(out, err)
 	}
 	out.entries = nil
-	if err := syncDir(s.dir); err != nil {
+	if err := dirsync.Dir(s.dir); err != nil {
 		return s.abandon(out, err)
 	}
 	s.mu.Lock()
@@ -184,7 +185,7 @@ func (s *Store) remove(seg *segment) error {
 	seg.f.Close()
 	os.Remove(seg.path)
 	os.Remove(seg.path + hintExt)
-	return syncDir(s.dir)
+	return dirsync.Dir(s.dir)
 }
 
 // abandon removes a compaction output that is in place but not yet used

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clusterf/clusterf/chunk"
+	"github.com/clusterf/clusterf/dirsync"
 )
 
 var _ chunk.Store = (*Store)(nil)
@@ -240,7 +241,7 @@ func (s *Store) createSegment(id segID) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := dirsync.Dir(s.dir); err != nil {
 		f.Close()
 		os.Remove(path)
 		return nil, err
@@ -254,7 +255,7 @@ func (s *Store) writeHint(seg *segment) error {
 		return err
 	}
 	seg.entries = nil
-	return syncDir(s.dir)
+	return dirsync.Dir(s.dir)
 }
 
 func (s *Store) check(ctx context.Context) error {

@@ -261,15 +261,3 @@ func writeFileSync(path string, data []byte) (err error) {
 	}
 	return os.Rename(tmp, path)
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clusterf/clusterf/dirsync"
 )
 
 // Fan-out directories. A store starts empty, so for its first tens of
@@ -84,15 +86,7 @@ func (s *Store) syncNewDirs(dirs map[string]uint64) error {
 // syncDir fsyncs a directory (counted: DirSyncs).
 func (s *Store) syncDir(dir string) error {
 	s.dirSyncs.Add(1)
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return dirsync.Dir(dir)
 }
 
 func syncFile(p string) error {
