@@ -385,7 +385,7 @@ func touchDir(tx *crdt.Tx, dir crdt.InodeID, now int64) error {
 // directory's group, and a new directory there inherits the bit; the
 // kernel has applied the umask and stripped a set-group-ID bit the caller
 // may not set.
-func (f *FS) create(dir crdt.InodeID, name string, kind crdt.Kind, mode uint32, owner Owner, symlink string, rdev uint32) (Attr, error) {
+func (f *FS) create(ctx context.Context, dir crdt.InodeID, name string, kind crdt.Kind, mode uint32, owner Owner, symlink string, rdev uint32) (Attr, error) {
 	now := f.now().UnixNano()
 	var id crdt.InodeID
 	_, err := f.update(func(tx *crdt.Tx) error {
@@ -405,12 +405,12 @@ func (f *FS) create(dir crdt.InodeID, name string, kind crdt.Kind, mode uint32, 
 	if err != nil {
 		return Attr{}, fmt.Errorf("create %q: %w", name, err)
 	}
-	return f.GetAttr(context.Background(), crdt.Ref{Inode: id})
+	return f.GetAttr(ctx, crdt.Ref{Inode: id})
 }
 
 // Mkdir creates a directory.
 func (f *FS) Mkdir(ctx context.Context, dir crdt.InodeID, name string, mode uint32, owner Owner) (Attr, error) {
-	return f.create(dir, name, crdt.KindDir, mode, owner, "", 0)
+	return f.create(ctx, dir, name, crdt.KindDir, mode, owner, "", 0)
 }
 
 // Mknod creates a FIFO, socket or device node (rdev: the device number,
@@ -422,7 +422,7 @@ func (f *FS) Mknod(ctx context.Context, dir crdt.InodeID, name string, kind crdt
 	if kind != crdt.KindCharDev && kind != crdt.KindBlockDev {
 		rdev = 0
 	}
-	return f.create(dir, name, kind, mode, owner, "", rdev)
+	return f.create(ctx, dir, name, kind, mode, owner, "", rdev)
 }
 
 // Symlink creates a symbolic link to target.
@@ -430,12 +430,12 @@ func (f *FS) Symlink(ctx context.Context, dir crdt.InodeID, name, target string,
 	if target == "" || len(target) > 4095 {
 		return Attr{}, fmt.Errorf("symlink %q: %w", name, crdt.ErrInvalid)
 	}
-	return f.create(dir, name, crdt.KindSymlink, 0o777, owner, target, 0)
+	return f.create(ctx, dir, name, crdt.KindSymlink, 0o777, owner, target, 0)
 }
 
 // Create creates an empty regular file and opens it.
 func (f *FS) Create(ctx context.Context, dir crdt.InodeID, name string, mode uint32, owner Owner, flags int) (Attr, *Handle, error) {
-	a, err := f.create(dir, name, crdt.KindFile, mode, owner, "", 0)
+	a, err := f.create(ctx, dir, name, crdt.KindFile, mode, owner, "", 0)
 	if err != nil {
 		return Attr{}, nil, err
 	}
