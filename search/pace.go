@@ -3,6 +3,8 @@ package search
 import (
 	"context"
 	"time"
+
+	"github.com/clusterf/clusterf/replica"
 )
 
 // The index must not starve the mount (issue 13's profile of `cp -a` of
@@ -58,37 +60,52 @@ func (p *pacer) began() { p.start = time.Now() }
 func (p *pacer) ended() { p.end = time.Now() }
 
 // Content extraction also yields to writers, which names do not: while
-// the namespace keeps changing (a cp -a, an rsync, an unpacked archive),
-// a batch of extractions waits for a quietPoll without changes, at most
-// maxDefer, so the copy has the CPU (issue 13: a cp -a of Go's src/net
-// into a fresh node took 3.2-4.4 CPU-seconds with the index, 0.7
-// without, most of it bleve analysing and merging file text). Names are
-// searchable as soon as ever; content lags while the writes go on
+// the namespace takes a stream of changes (a cp -a, an rsync, an
+// unpacked archive: streamChanges or more within quietPoll), a batch of
+// extractions waits, at most maxDefer, so the copy has the CPU (issue
+// 13: a cp -a of Go's src/net into a fresh node took 3.2-4.4 CPU-seconds
+// with the index, 0.7 without, most of it bleve analysing and merging
+// file text). A few writes are extracted at once, as before. Names are
+// searchable as soon as ever; content lags while the stream goes on
 // (pending_extractions says how far) and is caught up after. A queue of
 // maxDeferredJobs or more is worked on without waiting, as before.
 const (
 	quietPoll       = 50 * time.Millisecond
+	streamChanges   = 16
 	maxDefer        = 2 * time.Second
 	maxDeferredJobs = 4096
 )
 
 // deferExtraction reports whether a batch of extractions waits once more:
-// the namespace changed during the last quietPoll (busy), fewer than
+// the namespace is taking a stream of changes (busy), fewer than
 // maxDeferredJobs wait, and the batch has waited less than maxDefer.
 func deferExtraction(busy bool, queued int, waited time.Duration) bool {
 	return busy && queued < maxDeferredJobs && waited < maxDefer
 }
 
+// streaming reports whether the feed published streamChanges changes
+// within the last quietPoll (by the changes' times: a peer's skewed
+// clock can only make a batch wait up to maxDefer, or not at all).
+func streaming(feed *replica.Feed, now time.Time) bool {
+	last := feed.Last()
+	if last < streamChanges {
+		return false
+	}
+	cs, _ := feed.Since(last-streamChanges, 1)
+	return len(cs) == 1 && now.Sub(cs[0].At) < quietPoll
+}
+
 // awaitQuiet blocks until a batch of extractions may run
-// (deferExtraction), counting each extra wait in the stats.
+// (deferExtraction), counting each wait in the stats.
 func (x *Index) awaitQuiet(ctx context.Context) error {
 	feed := x.fs.Changes()
 	start := time.Now()
 	for {
-		if queued, _ := x.queue.sizes(); queued == 0 {
-			return nil // nothing to extract: nothing to wait for
+		queued, _ := x.queue.sizes()
+		if queued == 0 || !deferExtraction(streaming(feed, time.Now()), queued, time.Since(start)) {
+			return nil
 		}
-		last := feed.Last()
+		x.stats.extractDeferrals.Add(1)
 		t := time.NewTimer(quietPoll)
 		select {
 		case <-ctx.Done():
@@ -96,10 +113,5 @@ func (x *Index) awaitQuiet(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		queued, _ := x.queue.sizes()
-		if !deferExtraction(feed.Last() != last, queued, time.Since(start)) {
-			return nil
-		}
-		x.stats.extractDeferrals.Add(1)
 	}
 }
