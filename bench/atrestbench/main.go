@@ -43,7 +43,7 @@ var (
 	binFlag    = flag.String("clusterf", "", "clusterf binary for the FUSE case (empty: skip)")
 	fuseSize   = flag.Int64("fuse-size", 1<<30, "bytes written and read through the mount")
 	fuseEng    = flag.String("fuse-engine", "rawfile", "engine of the FUSE case")
-	fuseRounds = flag.Int("fuse-rounds", 2, "rounds of the FUSE case (best of each mode)")
+	fuseRounds = flag.Int("fuse-rounds", 5, "rounds of the FUSE case (pairs of fresh nodes; the ratio is the median of the pairs')")
 )
 
 var keys = atrest.KeysFromMaster([32]byte{0xbe})
