@@ -2,6 +2,7 @@ package search
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -232,5 +233,46 @@ func TestDurations(t *testing.T) {
 		if _, err := duration(bytes.NewReader(junk), int64(len(junk))); err == nil {
 			t.Errorf("%q: a duration from junk", junk)
 		}
+	}
+}
+
+// The persister naps before it persists, so that the segments of a
+// stream of small batches are written as one file (runtimeConfig): bleve
+// ignores option names it does not know, so this checks that scorch
+// took the nap (a nap the merger cuts short counts).
+func TestPersisterGathersSegments(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "search")
+	idx, err := createStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batches = 10
+	for i := range batches {
+		b := idx.NewBatch()
+		if err := b.Index(fmt.Sprintf("doc%d", i), map[string]any{fName: fmt.Sprintf("file %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.Batch(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := idx.NewBatch()
+	done := make(chan error, 1)
+	b.SetPersistedCallback(func(err error) { done <- err })
+	b.SetInternal(keyClosed, []byte("test"))
+	if err := idx.Batch(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	stats, _ := idx.StatsMap()["index"].(map[string]interface{})
+	naps, _ := stats["TotPersisterNapPauseCompleted"].(uint64)
+	breaks, _ := stats["TotPersisterMergerNapBreak"].(uint64)
+	if naps+breaks == 0 {
+		t.Errorf("persister: no nap before persisting %d batches (persisterNap not applied)", batches)
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
