@@ -63,6 +63,10 @@ func (x *Index) apply(ctx context.Context, cs []replica.Change) error {
 			}
 		}
 	}
+	mode := extractSmall
+	if streaming(x.fs.Changes(), time.Now()) {
+		mode = extractSmallUntexted
+	}
 	b := x.idx.NewBatch()
 	var docs []entryDoc
 	// Moved or removed directories: every document below them changes
@@ -92,7 +96,7 @@ func (x *Index) apply(ctx context.Context, cs []replica.Change) error {
 	})
 	for i := range docs {
 		keep[docs[i].id] = true
-		if err := x.put(b, &docs[i]); err != nil {
+		if err := x.put(ctx, b, &docs[i], mode); err != nil {
 			return err
 		}
 		if b.Size() >= batchDocs {
@@ -280,7 +284,7 @@ func (x *Index) resyncLocked(ctx context.Context, seq uint64) error {
 		if had && fp != fpPending && fp == e.fingerprint() {
 			return nil
 		}
-		if err := x.put(b, &e); err != nil {
+		if err := x.put(ctx, b, &e, queueContent); err != nil {
 			return err
 		}
 		if b.Size() >= resyncBatchDocs {

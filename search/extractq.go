@@ -45,6 +45,16 @@ func (q *jobQueue) add(j job) {
 	delete(q.retry, j.doc.id)
 }
 
+// drop forgets a queued or parked job (its document was extracted
+// meanwhile); one already running indexes the same extraction again or,
+// for an older version, nothing (runJobs).
+func (q *jobQueue) drop(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.jobs, id) // q.order skips ids without a job (take)
+	delete(q.retry, id)
+}
+
 func (q *jobQueue) kick() {
 	select {
 	case q.kickc <- struct{}{}:

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -75,7 +76,10 @@ func TestExtractionYieldsToWriters(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d files written, content extraction never waited (stats %+v)", n, x.Stats())
 		}
-		put(t, fs, fmt.Sprintf("/w/busy%d.txt", n), []byte(fmt.Sprintf("busywriter %d", n)))
+		// Larger than the feed's path extracts itself (extractNowMax).
+		body := fmt.Appendf(nil, "busywriter %d ", n)
+		body = append(body, bytes.Repeat([]byte("x"), extractNowMax)...)
+		put(t, fs, fmt.Sprintf("/w/busy%d.txt", n), body)
 		n++
 	}
 	syncIndex(t, x)
@@ -84,5 +88,37 @@ func TestExtractionYieldsToWriters(t *testing.T) {
 	}
 	if got := paths(t, x, "busywriter"); len(got) != n {
 		t.Fatalf("content search found %d of the %d files written meanwhile", len(got), n)
+	}
+}
+
+// A small file written while the index follows the feed is indexed once,
+// with what its content says, not by name and then again by content
+// (extractNowMax). Binary content, so that the files are extracted at
+// once even if the writes count as a stream (whose text waits).
+func TestSmallFilesIndexedOnce(t *testing.T) {
+	fs := replica.TestFS(t, 1<<20)
+	x := testIndex(t, fs, filepath.Join(t.TempDir(), "search"))
+	put(t, fs, "/d/first.txt", []byte("first"))
+	syncIndex(t, x)
+	updates := func() uint64 {
+		stats, _ := x.idx.StatsMap()["index"].(map[string]interface{})
+		n, _ := stats["TotUpdates"].(uint64)
+		return n
+	}
+	before, extracted := updates(), x.Stats().ExtractedLocal
+	const n = 40
+	for i := range n {
+		put(t, fs, fmt.Sprintf("/d/small%d.dat", i), []byte{0, 1, 2, 3, byte(i), 0xff, 0xfe})
+	}
+	syncIndex(t, x)
+	// Each file once, and the directory's document at most once per batch.
+	if got := updates() - before; got >= n+n/2 {
+		t.Errorf("%d document updates for %d new files; want about one each", got, n)
+	}
+	if got := x.Stats().ExtractedLocal - extracted; got != n {
+		t.Errorf("%d extractions for %d files", got, n)
+	}
+	if got := paths(t, x, "type:application/octet-stream"); len(got) != n {
+		t.Errorf("%d of %d files found by their sniffed type", len(got), n)
 	}
 }
