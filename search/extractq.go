@@ -182,10 +182,7 @@ func (x *Index) runJobs(ctx context.Context, js []job) {
 			x.log.Debug("content extraction deferred", "path", j.doc.path, "err", err)
 			continue
 		}
-		if ex.Failed != "" {
-			x.stats.parseFailures.Add(1)
-			x.log.Debug("metadata parser failed; the file is indexed by name", "path", j.doc.path, "err", ex.Failed)
-		}
+		x.noteParseFailure(j.doc.path, ex)
 		res = append(res, extracted{j, ex})
 	}
 	if len(res) == 0 {
@@ -243,14 +240,31 @@ var errNoHolder = errors.New("no member holding the content answered")
 // extractDoc reads a file's content where it is: here when this node
 // holds its first chunk (or has no Remote), else on a holder.
 func (x *Index) extractDoc(ctx context.Context, d *entryDoc) (Extracted, error) {
-	if x.cfg.Remote == nil || x.heldHere(ctx, d.content) {
-		ex, err := x.extractLocal(ctx, d.inode, d.version, d.name, x.cfg.Limits)
-		if err == nil {
-			x.stats.extractedLocal.Add(1)
-		}
+	if ex, held, err := x.extractHeld(ctx, d); held {
 		return ex, err
 	}
 	return x.extractRemote(ctx, d)
+}
+
+// extractHeld extracts d's content here when this node holds it (or has
+// no Remote to ask); held is false when it does not.
+func (x *Index) extractHeld(ctx context.Context, d *entryDoc) (ex Extracted, held bool, err error) {
+	if x.cfg.Remote != nil && !x.heldHere(ctx, d.content) {
+		return Extracted{}, false, nil
+	}
+	ex, err = x.extractLocal(ctx, d.inode, d.version, d.name, x.cfg.Limits)
+	if err == nil {
+		x.stats.extractedLocal.Add(1)
+	}
+	return ex, true, err
+}
+
+// noteParseFailure counts (and logs) a file whose parser failed.
+func (x *Index) noteParseFailure(path string, ex Extracted) {
+	if ex.Failed != "" {
+		x.stats.parseFailures.Add(1)
+		x.log.Debug("metadata parser failed; the file is indexed by name", "path", path, "err", ex.Failed)
+	}
 }
 
 // extractLocal reads content version ver of inode through the core.

@@ -288,8 +288,11 @@ func (x *Index) put(ctx context.Context, b *bleve.Batch, e *entryDoc, mode conte
 		ex = &c
 	default:
 		if extractsNow(e, mode) {
-			c, ok := x.extractHere(ctx, e, mode)
-			if ok && (mode == extractSmall || c.Text == "") {
+			// Not held here, or the read failed: the queue takes it,
+			// with its retries; text during a stream waits there too.
+			c, held, err := x.extractHeld(ctx, e)
+			if held && err == nil && (mode == extractSmall || c.Text == "") {
+				x.noteParseFailure(e.path, c)
 				x.queue.drop(e.id)
 				ex = &c
 				break
@@ -323,27 +326,6 @@ func extractsNow(e *entryDoc, mode contentMode) bool {
 		return k != kindText && k != kindHTML && k != kindPDF
 	}
 	return true
-}
-
-// extractHere extracts a file whose content this node holds (false: not
-// here, or the read failed; the queue then takes it, with its retries).
-func (x *Index) extractHere(ctx context.Context, e *entryDoc, mode contentMode) (Extracted, bool) {
-	if x.cfg.Remote != nil && !x.heldHere(ctx, e.content) {
-		return Extracted{}, false
-	}
-	ex, err := x.extractLocal(ctx, e.inode, e.version, e.name, x.cfg.Limits)
-	if err != nil {
-		return Extracted{}, false
-	}
-	if ex.Text != "" && mode == extractSmallUntexted {
-		return ex, true // put queues it; counted when the queue reads it
-	}
-	x.stats.extractedLocal.Add(1)
-	if ex.Failed != "" {
-		x.stats.parseFailures.Add(1)
-		x.log.Debug("metadata parser failed; the file is indexed by name", "path", e.path, "err", ex.Failed)
-	}
-	return ex, true
 }
 
 // counters are the index's statistics.
