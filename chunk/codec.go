@@ -133,6 +133,11 @@ func Decode(id ID, blob []byte) ([]byte, error) {
 	return plain, nil
 }
 
+// DecodeAliases reports whether what Decode (or DecodeAuthenticated)
+// returns for blob aliases blob's memory: true for a raw blob, false for a
+// compressed one, whose plain bytes are a new slice.
+func DecodeAliases(blob []byte) bool { return len(blob) > 0 && blob[0] == formatRaw }
+
 // DecodeAuthenticated is Decode without the content hash, for a blob an
 // AuthenticatedStore's Get returned: the store has already proved it is
 // the very blob a Put stored under id, and every Put's blob was checked

@@ -115,3 +115,28 @@ type InPlaceStore interface {
 	// bytes mean nothing once it returns.
 	PutLazyInPlace(ctx context.Context, id ID, buf []byte) error
 }
+
+// BufferStore is implemented by stores that can read a blob into memory
+// the caller provides: a reader that recycles its chunk buffers spares
+// the allocation, and the runtime's zeroing, of a new one per chunk read
+// (docs/perf.md, "Recycled read buffers").
+type BufferStore interface {
+	// GetBuffer is Get, with the blob read into alloc(n)[:n], where n is
+	// its stored size; alloc must return at least n bytes. The result
+	// aliases that memory (or, for a store that frames blobs, a part of
+	// it) and the caller owns it.
+	GetBuffer(ctx context.Context, id ID, alloc func(n int) []byte) ([]byte, error)
+}
+
+// GetBuffer is s.GetBuffer when s is a BufferStore, else s.Get (alloc is
+// not called).
+func GetBuffer(ctx context.Context, s Store, id ID, alloc func(n int) []byte) ([]byte, error) {
+	if bs, ok := s.(BufferStore); ok {
+		return bs.GetBuffer(ctx, id, alloc)
+	}
+	return s.Get(ctx, id)
+}
+
+// NewBuffer is the alloc of a GetBuffer whose caller recycles nothing: a
+// new slice of n bytes.
+func NewBuffer(n int) []byte { return make([]byte, n) }

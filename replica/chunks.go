@@ -14,35 +14,48 @@ import (
 // stored under its id (lifecycle.Keeper.Decode). A mismatch is logged as
 // corruption and never returned as data: the chunk is fetched from
 // another member instead and the bad local copy replaced (RepairChunk).
-func (f *FS) loadChunk(ctx context.Context, id crdt.ChunkID, inode crdt.InodeID) ([]byte, error) {
+// The bytes may alias a pooled buffer (chunkbufs.go), returned with them:
+// the caller releases it once it no longer uses the bytes (or drops it).
+func (f *FS) loadChunk(ctx context.Context, id crdt.ChunkID, inode crdt.InodeID) ([]byte, *chunkBuf, error) {
 	cid := chunk.ID(id)
-	blob, err := f.chunks.Get(ctx, cid)
+	var buf *chunkBuf
+	blob, err := f.chunks.GetBuffer(ctx, cid, bufAlloc(&buf))
 	if err == nil {
 		if u, ok := f.fetcher.(chunkUser); ok {
 			u.ChunkUsed(cid)
 		}
 		data, derr := f.chunks.Decode(cid, blob)
 		if derr == nil {
-			return data, nil
+			if !chunk.DecodeAliases(blob) {
+				buf.release()
+				buf = nil
+			}
+			return data, buf, nil
 		}
 		f.log.Error("corrupt chunk: hash mismatch, refusing to return its bytes", "chunk", id, "inode", inode, "err", derr)
 		err = derr
-	} else if errors.Is(err, chunk.ErrNotFound) {
+	} else if errors.Is(err, chunk.ErrCorrupt) {
+		f.log.Error("corrupt chunk file, refusing to return its bytes", "chunk", id, "inode", inode, "err", err)
+	}
+	buf.release()
+	switch {
+	case errors.Is(err, chunk.ErrCorrupt): // a decode failure, or a store's own
+	case errors.Is(err, chunk.ErrNotFound):
 		if f.fetcher == nil {
 			f.log.Error("chunk missing", "chunk", id, "inode", inode)
 		}
-	} else {
-		return nil, fmt.Errorf("load chunk %s: %w", id, err)
+	default:
+		return nil, nil, fmt.Errorf("load chunk %s: %w", id, err)
 	}
 	if f.fetcher == nil {
-		return nil, fmt.Errorf("load chunk %s: %w", id, err)
+		return nil, nil, fmt.Errorf("load chunk %s: %w", id, err)
 	}
 	data, ferr := f.fetchAndKeep(ctx, cid)
 	if ferr != nil {
 		f.log.Error("no good copy of chunk on any peer", "chunk", id, "inode", inode, "err", ferr)
-		return nil, fmt.Errorf("load chunk %s: %w (peers: %v)", id, err, ferr)
+		return nil, nil, fmt.Errorf("load chunk %s: %w (peers: %v)", id, err, ferr)
 	}
-	return data, nil
+	return data, nil, nil
 }
 
 // fetchAndKeep fetches a verified copy of id from other members and keeps

@@ -55,8 +55,9 @@ type openFile struct {
 
 	cacheID   crdt.ChunkID // one decoded chunk, for sequential reads
 	cacheData []byte
-	aheads    []*ahead // the next chunks, being loaded ahead (readahead.go)
-	lastRead  int64    // the base chunk read last (readahead.go)
+	cacheBuf  *chunkBuf // cacheData's pooled buffer, if any (chunkbufs.go)
+	aheads    []*ahead  // the next chunks, being loaded ahead (readahead.go)
+	lastRead  int64     // the base chunk read last (readahead.go)
 
 	early earlyState // chunks stored as they filled (pipeline.go)
 }

@@ -242,7 +242,8 @@ func TestReadAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.of.mu.Lock()
-	r.of.cacheData, r.of.aheads, r.of.lastRead = nil, nil, 0 // as if chunk 0 was read last
+	r.of.setCache(crdt.ChunkID{}, nil, nil)
+	r.of.aheads, r.of.lastRead = nil, 0 // as if chunk 0 was read last
 	r.of.mu.Unlock()
 	if _, err := r2.ReadAt(ctx, buf, cs); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ type ahead struct {
 	id   crdt.ChunkID
 	done chan struct{}
 	data []byte
+	buf  *chunkBuf // data's pooled buffer, if any (chunkbufs.go)
 	err  error
 }
 
@@ -62,7 +63,7 @@ func (of *openFile) readAhead(idx int64) {
 		a := &ahead{id: id, done: make(chan struct{})}
 		if !f.pipe.spawn(func(ctx context.Context) {
 			defer close(a.done)
-			a.data, a.err = f.loadChunk(ctx, id, of.id)
+			a.data, a.buf, a.err = f.loadChunk(ctx, id, of.id)
 		}) {
 			return
 		}
@@ -70,19 +71,21 @@ func (of *openFile) readAhead(idx int64) {
 	}
 }
 
-// takeAhead returns the chunk id if it was loaded ahead (waiting for the
-// load under way); false if it was not, or the load failed.
-func (of *openFile) takeAhead(ctx context.Context, id crdt.ChunkID) ([]byte, bool) {
+// takeAhead returns the chunk id, and its buffer, if it was loaded ahead
+// (waiting for the load under way); false if it was not, or the load
+// failed. A load forgotten before it is taken leaves its buffer to the
+// collector: its goroutine may still be filling it.
+func (of *openFile) takeAhead(ctx context.Context, id crdt.ChunkID) ([]byte, *chunkBuf, bool) {
 	i := slices.IndexFunc(of.aheads, func(a *ahead) bool { return a.id == id })
 	if i < 0 {
-		return nil, false
+		return nil, nil, false
 	}
 	a := of.aheads[i]
 	select {
 	case <-a.done:
 	case <-ctx.Done():
-		return nil, false
+		return nil, nil, false
 	}
 	of.aheads = slices.Delete(of.aheads, i, i+1)
-	return a.data, a.err == nil
+	return a.data, a.buf, a.err == nil
 }

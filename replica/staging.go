@@ -144,15 +144,23 @@ func (of *openFile) loadChunk(ctx context.Context, id crdt.ChunkID) ([]byte, err
 	if of.cacheData != nil && of.cacheID == id {
 		return of.cacheData, nil
 	}
-	data, ok := of.takeAhead(ctx, id)
+	data, buf, ok := of.takeAhead(ctx, id)
 	if !ok {
 		var err error
-		if data, err = of.fs.loadChunk(ctx, id, of.id); err != nil {
+		if data, buf, err = of.fs.loadChunk(ctx, id, of.id); err != nil {
 			return nil, err
 		}
 	}
-	of.cacheID, of.cacheData = id, data
+	of.setCache(id, data, buf)
 	return data, nil
+}
+
+// setCache makes data (aliasing buf, if not nil) the cached chunk id and
+// gives the previous one's buffer back: every use of cached bytes copies
+// them out with of.mu held, as this does.
+func (of *openFile) setCache(id crdt.ChunkID, data []byte, buf *chunkBuf) {
+	of.cacheBuf.release()
+	of.cacheID, of.cacheData, of.cacheBuf = id, data, buf
 }
 
 // ensureStaging creates the staging file on first write.
@@ -362,8 +370,9 @@ func (of *openFile) discardStaging() {
 	// Early chunks left were named by no commit, or by one that pinned
 	// them since their store (DropFresh keeps those).
 	of.abandonEarly()
-	of.cacheData, of.aheads = nil, nil // a load ahead ends by itself
-	of.fs.releaseWhenDurable(of.pin)   // the last commit may not be durable yet
+	of.setCache(crdt.ChunkID{}, nil, nil)
+	of.aheads = nil                  // a load ahead ends by itself
+	of.fs.releaseWhenDurable(of.pin) // the last commit may not be durable yet
 }
 
 // chunkIDs lists the stored chunks of c (holes skipped).

@@ -168,6 +168,13 @@ func (k *Keeper) Get(ctx context.Context, id chunk.ID) ([]byte, error) {
 	return k.store.Get(ctx, id)
 }
 
+// GetBuffer is Get into memory from alloc (chunk.GetBuffer): the store's
+// blob, unverified, aliasing what alloc returned when the store is a
+// chunk.BufferStore.
+func (k *Keeper) GetBuffer(ctx context.Context, id chunk.ID, alloc func(n int) []byte) ([]byte, error) {
+	return chunk.GetBuffer(ctx, k.store, id, alloc)
+}
+
 // Decode decodes a blob Get returned for id: chunk.Decode, or, when the
 // store authenticates what it returns (chunk.AuthenticatedStore),
 // chunk.DecodeAuthenticated, which skips the content hash. Every blob a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -318,15 +319,56 @@ func (s *Store) write(id chunk.ID, final string, blob []byte, durable bool) (err
 
 // Get implements chunk.Store.
 func (s *Store) Get(ctx context.Context, id chunk.ID) ([]byte, error) {
+	return s.GetBuffer(ctx, id, chunk.NewBuffer)
+}
+
+var _ chunk.BufferStore = (*Store)(nil)
+
+// GetBuffer implements chunk.BufferStore.
+func (s *Store) GetBuffer(ctx context.Context, id chunk.ID, alloc func(n int) []byte) ([]byte, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, fmt.Errorf("rawfile: get %s: %w", id, err)
 	}
-	b, err := os.ReadFile(s.Path(id))
+	b, err := readFileInto(s.Path(id), alloc)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("rawfile: get %s: %w", id, chunk.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rawfile: get %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// maxBlob bounds the blob a chunk file may hold: a chunk of
+// chunk.MaxChunkSize with room for any framing. A larger file is not a
+// chunk this store wrote.
+const maxBlob = chunk.MaxChunkSize + 4096
+
+// readFileInto reads the whole file at path into alloc(size)[:size]. A
+// chunk file never changes once in place, so a file larger than any
+// chunk, or one whose size changes while it is read, is corrupt
+// (chunk.ErrCorrupt: the reader fetches a good copy elsewhere).
+func readFileInto(path string, alloc func(n int) []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := fi.Size()
+	if size > maxBlob {
+		return nil, fmt.Errorf("%s: %w: %d bytes, more than any chunk", path, chunk.ErrCorrupt, size)
+	}
+	b := alloc(int(size))[:size]
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("%s: %w: shorter than when opened: %v", path, chunk.ErrCorrupt, err)
+	}
+	var probe [1]byte
+	if n, _ := f.Read(probe[:]); n != 0 {
+		return nil, fmt.Errorf("%s: %w: grew while read", path, chunk.ErrCorrupt)
 	}
 	return b, nil
 }

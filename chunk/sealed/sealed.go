@@ -54,7 +54,16 @@ var unopenable = []byte{chunk.FormatUnopenable}
 // Get implements chunk.Store. A stored copy that fails authentication comes
 // back as a blob chunk.Decode reports as corrupt.
 func (s *Store) Get(ctx context.Context, id chunk.ID) ([]byte, error) {
-	b, err := s.inner.Get(ctx, s.names.encrypt(id))
+	return s.GetBuffer(ctx, id, chunk.NewBuffer)
+}
+
+var _ chunk.BufferStore = (*Store)(nil)
+
+// GetBuffer implements chunk.BufferStore: the engine's GetBuffer (its Get
+// when it has none), opened in place, so the plaintext aliases alloc's
+// memory too.
+func (s *Store) GetBuffer(ctx context.Context, id chunk.ID, alloc func(n int) []byte) ([]byte, error) {
+	b, err := chunk.GetBuffer(ctx, s.inner, s.names.encrypt(id), alloc)
 	if err != nil {
 		return nil, fmt.Errorf("sealed: get %s: %w", id, err)
 	}

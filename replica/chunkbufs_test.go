@@ -1,0 +1,127 @@
+package replica
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/clusterf/clusterf/crdt"
+)
+
+func TestBufClass(t *testing.T) {
+	for _, c := range []struct{ n, class int }{
+		{0, -1},
+		{minPooled - 1, -1},
+		{minPooled, 0},
+		{minPooled + bufSlack, 0},
+		{minPooled + bufSlack + 1, 1},
+		{1<<20 + 1, 4},      // a raw 1 MiB chunk: its class, not the next
+		{4<<20 + 1 + 40, 6}, // a sealed raw 4 MiB chunk
+		{minPooled<<(bufClasses-1) + bufSlack, bufClasses - 1},
+		{minPooled<<(bufClasses-1) + bufSlack + 1, -1},
+	} {
+		if got := bufClass(c.n); got != c.class {
+			t.Errorf("bufClass(%d) = %d, want %d", c.n, got, c.class)
+		}
+		if k := bufClass(c.n); k >= 0 {
+			if b := getChunkBuf(c.n); len(b.b) < c.n || b.class != k {
+				t.Errorf("getChunkBuf(%d): %d bytes, class %d", c.n, len(b.b), b.class)
+			}
+		}
+	}
+}
+
+// TestLoadChunkBuffers checks which loads hand out a pooled buffer: a raw
+// chunk's bytes alias one, a compressed chunk's do not (its buffer went
+// back at once).
+func TestLoadChunkBuffers(t *testing.T) {
+	const cs = 128 << 10
+	env := NewTestEnv(t, cs)
+	f := env.FS
+	data := make([]byte, 2*cs)
+	rand.NewChaCha8([32]byte{9}).Read(data[:cs]) // chunk 0 incompressible, chunk 1 zeros... almost
+	for i := cs; i < 2*cs; i++ {
+		data[i] = byte(i % 7)
+	}
+	a, h := mustCreate(t, f, crdt.RootID, "mixed")
+	if _, err := h.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.Open(ctx, a.Ref, os.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	for idx, wantBuf := range []bool{true, false} {
+		id := r.of.base.ChunkAt(int64(idx))
+		got, buf, err := f.loadChunk(ctx, id, r.of.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data[idx*cs:(idx+1)*cs]) {
+			t.Fatalf("chunk %d differs", idx)
+		}
+		if (buf != nil) != wantBuf {
+			t.Errorf("chunk %d: pooled buffer %v, want %v", idx, buf != nil, wantBuf)
+		}
+		buf.release()
+	}
+}
+
+// TestConcurrentReadsOfPooledChunks reads one multi-chunk file through
+// several handles at once, at random offsets that cross chunks, so that
+// the open file's cached chunk changes under the readers all the time: a
+// buffer given back to the pool while a reader still copied from it would
+// show as wrong bytes (and as a race under -race).
+func TestConcurrentReadsOfPooledChunks(t *testing.T) {
+	const cs, nchunks = 64 << 10, 6
+	f := TestFS(t, cs)
+	data := make([]byte, nchunks*cs-123)
+	rand.NewChaCha8([32]byte{5}).Read(data)
+	a, h := mustCreate(t, f, crdt.RootID, "pooled")
+	if _, err := h.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			r, err := f.Open(ctx, a.Ref, os.O_RDONLY)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer r.Release()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			buf := make([]byte, 3*cs)
+			for range 300 {
+				off := rng.IntN(len(data))
+				n := 1 + rng.IntN(len(buf))
+				m, err := r.ReadAt(ctx, buf[:n], int64(off))
+				if err != nil && !errors.Is(err, io.EOF) {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(buf[:m], data[off:off+m]) {
+					errs <- errors.New("read returned other bytes than written")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
