@@ -11,11 +11,11 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/clusterf/clusterf/bodywriter"
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/replica"
 )
@@ -148,28 +148,13 @@ func (s *Server) serveFile(c echo.Context, p string, a replica.Attr) error {
 		req.Header.Del("Range")
 	}
 	rd := &recordingReader{r: replica.NewReader(ctx, h)}
-	http.ServeContent(largeWrites{w}, req, path.Base(p), a.Mtime, rd)
+	http.ServeContent(bodywriter.Large(w), req, path.Base(p), a.Mtime, rd)
 	if rd.err != nil && !errors.Is(rd.err, io.EOF) && ctx.Err() == nil {
 		// The status line is sent; all we can do is cut the body and log.
 		s.log.Error("read failed while serving file", "path", "/"+p, "err", rd.err)
 	}
 	return nil
 }
-
-// largeWrites gives ServeContent's copy of the body 256 KiB writes
-// instead of io.Copy's 32 KiB: a 1 MiB GET made 32 write calls to the
-// socket, whose per-call cost was a good part of the 38% of the node's
-// CPU that GET spent writing (docs/perf.md, "Recycled read buffers").
-type largeWrites struct{ http.ResponseWriter }
-
-// ReadFrom implements io.ReaderFrom, which io.Copy prefers.
-func (w largeWrites) ReadFrom(r io.Reader) (int64, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	return io.CopyBuffer(struct{ io.Writer }{w.ResponseWriter}, r, *bp)
-}
-
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // recordingReader remembers the first read error of a ReadSeeker.
 type recordingReader struct {

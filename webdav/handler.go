@@ -16,6 +16,7 @@ import (
 
 	xwebdav "golang.org/x/net/webdav"
 
+	"github.com/clusterf/clusterf/bodywriter"
 	"github.com/clusterf/clusterf/crdt"
 	"github.com/clusterf/clusterf/replica"
 )
@@ -129,7 +130,7 @@ func (h *handler) serve(w *statusWriter, r *http.Request) {
 			return
 		}
 	}
-	h.dav.ServeHTTP(w, r)
+	h.dav.ServeHTTP(bodywriter.Large(w), r) // GET bodies in large writes
 }
 
 // refuseSpecial refuses GET, HEAD, POST and PUT of a FIFO, socket or
