@@ -125,14 +125,29 @@ type BufferStore interface {
 	// its stored size; alloc must return at least n bytes. The result
 	// aliases that memory (or, for a store that frames blobs, a part of
 	// it) and the caller owns it.
-	GetBuffer(ctx context.Context, id ID, alloc func(n int) []byte) ([]byte, error)
+	GetBuffer(ctx context.Context, id ID, hint ReadHint, alloc func(n int) []byte) ([]byte, error)
 }
+
+// ReadHint says whether anything above a read keeps what it reads.
+type ReadHint uint8
+
+const (
+	// ReadCached: nothing above caches the bytes, so the operating
+	// system's cache of the store's files is what serves the next read
+	// (REST, WebDAV, replication, scrub).
+	ReadCached ReadHint = iota
+	// ReadUncached: the caller's own cache keeps the plain bytes (the
+	// kernel's page cache of a FUSE mount), so a second copy of the
+	// encoded blob in the store's cache would only take memory; a store
+	// may read past its cache (rawfile: O_DIRECT for large blobs).
+	ReadUncached
+)
 
 // GetBuffer is s.GetBuffer when s is a BufferStore, else s.Get (alloc is
 // not called).
-func GetBuffer(ctx context.Context, s Store, id ID, alloc func(n int) []byte) ([]byte, error) {
+func GetBuffer(ctx context.Context, s Store, id ID, hint ReadHint, alloc func(n int) []byte) ([]byte, error) {
 	if bs, ok := s.(BufferStore); ok {
-		return bs.GetBuffer(ctx, id, alloc)
+		return bs.GetBuffer(ctx, id, hint, alloc)
 	}
 	return s.Get(ctx, id)
 }

@@ -248,7 +248,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if cn != nil {
 		keep = cn.cache.open(h.Version())
 	}
-	return in, &file{h: h, m: n.m}, keep, 0
+	return in, newFile(h, n.m), keep, 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -257,7 +257,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, n.errno("open", err)
 	}
-	return &file{h: h, m: n.m}, n.cache.open(h.Version()), 0
+	return newFile(h, n.m), n.cache.open(h.Version()), 0
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
@@ -384,6 +384,14 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 type file struct {
 	h *replica.Handle
 	m *mount
+}
+
+// newFile is the FUSE handle of h. The kernel's page cache of the mount
+// keeps what it reads, so h reads chunks past the chunk store's own
+// cache (replica.Handle.ReadsCachedAbove).
+func newFile(h *replica.Handle, m *mount) *file {
+	h.ReadsCachedAbove()
+	return &file{h: h, m: m}
 }
 
 func (f *file) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {

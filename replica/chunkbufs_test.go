@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/crdt"
 )
 
@@ -61,7 +64,7 @@ func TestLoadChunkBuffers(t *testing.T) {
 	defer r.Release()
 	for idx, wantBuf := range []bool{true, false} {
 		id := r.of.base.ChunkAt(int64(idx))
-		got, buf, err := f.loadChunk(ctx, id, r.of.id)
+		got, buf, err := f.loadChunk(ctx, id, r.of.id, chunk.ReadCached)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,4 +127,58 @@ func TestConcurrentReadsOfPooledChunks(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// TestReadsCachedAbove reads a file of large chunks through a handle
+// marked ReadsCachedAbove (as fusefs marks its handles) and through one
+// that is not: only the first reads chunk files past the page cache
+// (rawfile's O_DIRECT reads, counted where the file system takes them),
+// and both read the same bytes.
+func TestReadsCachedAbove(t *testing.T) {
+	const cs = 2 << 20
+	env := NewTestEnv(t, cs)
+	f := env.FS
+	data := make([]byte, 3*cs)
+	rand.NewChaCha8([32]byte{7}).Read(data)
+	a, h := mustCreate(t, f, crdt.RootID, "big")
+	if _, err := h.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	for _, above := range []bool{false, true} {
+		r, err := f.Open(ctx, a.Ref, os.O_RDONLY)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if above {
+			r.ReadsCachedAbove()
+		}
+		before := env.Store.DirectReads()
+		back := make([]byte, len(data))
+		if n, err := r.ReadAt(ctx, back, 0); n != len(data) || (err != nil && !errors.Is(err, io.EOF)) {
+			t.Fatalf("read %d, %v", n, err)
+		}
+		r.Release()
+		if !bytes.Equal(back, data) {
+			t.Fatalf("cached above %v: read other bytes", above)
+		}
+		n := env.Store.DirectReads() - before
+		if !above && n != 0 {
+			t.Errorf("plain handle: %d direct reads, want 0", n)
+		}
+		if above && n == 0 && onExt4(t, env.Dir) {
+			t.Errorf("handle cached above: no direct reads")
+		}
+	}
+}
+
+// onExt4 reports whether dir is on ext4 (which takes O_DIRECT).
+func onExt4(t *testing.T, dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Type == unix.EXT4_SUPER_MAGIC
 }

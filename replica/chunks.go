@@ -16,10 +16,11 @@ import (
 // another member instead and the bad local copy replaced (RepairChunk).
 // The bytes may alias a pooled buffer (chunkbufs.go), returned with them:
 // the caller releases it once it no longer uses the bytes (or drops it).
-func (f *FS) loadChunk(ctx context.Context, id crdt.ChunkID, inode crdt.InodeID) ([]byte, *chunkBuf, error) {
+// hint says whether the reader caches them above (chunk.ReadHint).
+func (f *FS) loadChunk(ctx context.Context, id crdt.ChunkID, inode crdt.InodeID, hint chunk.ReadHint) ([]byte, *chunkBuf, error) {
 	cid := chunk.ID(id)
 	var buf *chunkBuf
-	blob, err := f.chunks.GetBuffer(ctx, cid, bufAlloc(&buf))
+	blob, err := f.chunks.GetBuffer(ctx, cid, hint, bufAlloc(&buf))
 	if err == nil {
 		if u, ok := f.fetcher.(chunkUser); ok {
 			u.ChunkUsed(cid)

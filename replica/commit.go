@@ -124,7 +124,7 @@ func (of *openFile) prepare(ctx context.Context) (*staged, error) {
 	if of.size <= int64(f.inlineMax) {
 		if of.size > 0 {
 			c.Inline = make([]byte, of.size)
-			if err := of.read(ctx, c.Inline, 0); err != nil {
+			if err := of.read(ctx, c.Inline, 0, chunk.ReadCached); err != nil {
 				st.pin.Release()
 				return nil, err
 			}
@@ -152,7 +152,7 @@ func (of *openFile) prepare(ctx context.Context) (*staged, error) {
 			continue
 		}
 		data := buf[:end-start]
-		if err := of.read(ctx, data, start); err != nil {
+		if err := of.read(ctx, data, start, chunk.ReadCached); err != nil {
 			st.pin.Release()
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/chunk/lifecycle"
 	"github.com/clusterf/clusterf/crdt"
 )
@@ -68,8 +69,12 @@ type Handle struct {
 	of     *openFile
 	ref    crdt.Ref
 	append bool
-	mu     sync.Mutex
-	closed bool
+	// cachedAbove: the reader keeps what it reads (the FUSE mount's
+	// kernel page cache), so chunks are read past the store's cache
+	// (ReadsCachedAbove).
+	cachedAbove bool
+	mu          sync.Mutex
+	closed      bool
 }
 
 // Open opens a file (flags as open(2): O_TRUNC truncates, O_APPEND appends).
@@ -271,7 +276,11 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if rest := of.size - off; int64(n) > rest {
 		n = int(rest)
 	}
-	if err := of.read(ctx, p[:n], off); err != nil {
+	hint := chunk.ReadCached
+	if h.cachedAbove {
+		hint = chunk.ReadUncached
+	}
+	if err := of.read(ctx, p[:n], off, hint); err != nil {
 		return 0, err
 	}
 	if n < len(p) {
@@ -279,6 +288,12 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// ReadsCachedAbove says that what this handle reads is cached by its
+// caller (fusefs: the kernel's page cache of the mount), so its reads
+// need not leave a second, encoded copy in the operating system's cache
+// of the chunk store (chunk.ReadUncached). Call it before the first read.
+func (h *Handle) ReadsCachedAbove() { h.cachedAbove = true }
 
 // WriteAt writes p at off (at the end of the file for O_APPEND handles).
 func (h *Handle) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {

@@ -179,13 +179,13 @@ func (of *openFile) earlyID(slot int64) crdt.ChunkID { return of.early.ids[-slot
 
 // readEarly fills p (within one chunk, from offset within) from the
 // stored chunk of a negative slot.
-func (of *openFile) readEarly(ctx context.Context, p []byte, slot, within int64) error {
+func (of *openFile) readEarly(ctx context.Context, p []byte, slot, within int64, hint chunk.ReadHint) error {
 	id := of.earlyID(slot)
 	if id.IsZero() {
 		clear(p)
 		return nil
 	}
-	data, err := of.loadChunk(ctx, id)
+	data, err := of.loadChunk(ctx, id, hint)
 	if err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func (of *openFile) unstore(ctx context.Context, idx, slot int64) error {
 	cs := of.cs()
 	start := idx * cs
 	buf := make([]byte, chunkEnd(start, cs, of.size)-start)
-	if err := of.readEarly(ctx, buf, slot, 0); err != nil {
+	if err := of.readEarly(ctx, buf, slot, 0, chunk.ReadCached); err != nil {
 		return err
 	}
 	ns := of.newSlot()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/clusterf/clusterf/chunk"
 	"github.com/clusterf/clusterf/crdt"
 )
 
@@ -35,7 +36,7 @@ type ahead struct {
 // readAhead starts loading the base's chunks idx+1 .. idx+readAheadDepth
 // that are neither cached nor being loaded already, and forgets loads
 // outside that window (they end by themselves). Called with of.mu held.
-func (of *openFile) readAhead(idx int64) {
+func (of *openFile) readAhead(idx int64, hint chunk.ReadHint) {
 	b := &of.base
 	if !b.Chunked() {
 		return
@@ -63,7 +64,7 @@ func (of *openFile) readAhead(idx int64) {
 		a := &ahead{id: id, done: make(chan struct{})}
 		if !f.pipe.spawn(func(ctx context.Context) {
 			defer close(a.done)
-			a.data, a.buf, a.err = f.loadChunk(ctx, id, of.id)
+			a.data, a.buf, a.err = f.loadChunk(ctx, id, of.id, hint)
 		}) {
 			return
 		}

@@ -40,7 +40,8 @@ func chunkEnd(s, cs, size int64) int64 {
 }
 
 // read fills p from offset off; the caller clipped p to the file size.
-func (of *openFile) read(ctx context.Context, p []byte, off int64) error {
+// hint says whether the reader caches what it reads (chunk.ReadHint).
+func (of *openFile) read(ctx context.Context, p []byte, off int64, hint chunk.ReadHint) error {
 	cs := of.cs()
 	for len(p) > 0 {
 		idx := off / cs
@@ -51,7 +52,7 @@ func (of *openFile) read(ctx context.Context, p []byte, off int64) error {
 		}
 		part := p[:n]
 		if slot, ok := of.dirty[idx]; ok && slot < 0 { // stored already (pipeline.go)
-			if err := of.readEarly(ctx, part, slot, within); err != nil {
+			if err := of.readEarly(ctx, part, slot, within, hint); err != nil {
 				return err
 			}
 		} else if ok {
@@ -60,7 +61,7 @@ func (of *openFile) read(ctx context.Context, p []byte, off int64) error {
 				return fmt.Errorf("read staging: %w", err)
 			}
 			clear(part[m:]) // beyond the staging file's end: zeros
-		} else if err := of.readBase(ctx, part, off); err != nil {
+		} else if err := of.readBase(ctx, part, off, hint); err != nil {
 			return err
 		}
 		p = p[n:]
@@ -71,7 +72,7 @@ func (of *openFile) read(ctx context.Context, p []byte, off int64) error {
 
 // readBase fills p (within one chunk of the current chunk size) from the
 // committed base content; bytes the base does not have read as zeros.
-func (of *openFile) readBase(ctx context.Context, p []byte, off int64) error {
+func (of *openFile) readBase(ctx context.Context, p []byte, off int64, hint chunk.ReadHint) error {
 	if rest := of.baseValid - off; int64(len(p)) > rest {
 		keep := max(rest, 0)
 		clear(p[keep:])
@@ -94,12 +95,12 @@ func (of *openFile) readBase(ctx context.Context, p []byte, off int64) error {
 		if id := b.ChunkAt(idx); id.IsZero() {
 			clear(part)
 		} else {
-			data, err := of.loadChunk(ctx, id)
+			data, err := of.loadChunk(ctx, id, hint)
 			if err != nil {
 				return err
 			}
 			if idx == 0 || idx == of.lastRead+1 { // sequential: load the next ones ahead
-				of.readAhead(idx)
+				of.readAhead(idx, hint)
 			}
 			of.lastRead = idx
 			copyAt(part, data, within)
@@ -140,14 +141,14 @@ func copyAt(p, src []byte, off int64) {
 }
 
 // loadChunk reads and verifies one chunk (cached for sequential reads).
-func (of *openFile) loadChunk(ctx context.Context, id crdt.ChunkID) ([]byte, error) {
+func (of *openFile) loadChunk(ctx context.Context, id crdt.ChunkID, hint chunk.ReadHint) ([]byte, error) {
 	if of.cacheData != nil && of.cacheID == id {
 		return of.cacheData, nil
 	}
 	data, buf, ok := of.takeAhead(ctx, id)
 	if !ok {
 		var err error
-		if data, buf, err = of.fs.loadChunk(ctx, id, of.id); err != nil {
+		if data, buf, err = of.fs.loadChunk(ctx, id, of.id, hint); err != nil {
 			return nil, err
 		}
 	}
@@ -239,7 +240,7 @@ func (of *openFile) materialize(ctx context.Context, idx int64) error {
 	start := idx * cs
 	if end := chunkEnd(start, cs, of.size); end > start && of.baseHas(start, end) {
 		buf := make([]byte, end-start)
-		err := of.readBase(ctx, buf, start)
+		err := of.readBase(ctx, buf, start, chunk.ReadCached)
 		if err == nil {
 			if _, err = of.staging.WriteAt(buf, slot*cs); err != nil {
 				err = fmt.Errorf("write staging: %w", err)

@@ -171,8 +171,8 @@ func (k *Keeper) Get(ctx context.Context, id chunk.ID) ([]byte, error) {
 // GetBuffer is Get into memory from alloc (chunk.GetBuffer): the store's
 // blob, unverified, aliasing what alloc returned when the store is a
 // chunk.BufferStore.
-func (k *Keeper) GetBuffer(ctx context.Context, id chunk.ID, alloc func(n int) []byte) ([]byte, error) {
-	return chunk.GetBuffer(ctx, k.store, id, alloc)
+func (k *Keeper) GetBuffer(ctx context.Context, id chunk.ID, hint chunk.ReadHint, alloc func(n int) []byte) ([]byte, error) {
+	return chunk.GetBuffer(ctx, k.store, id, hint, alloc)
 }
 
 // Decode decodes a blob Get returned for id: chunk.Decode, or, when the

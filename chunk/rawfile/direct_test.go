@@ -147,3 +147,64 @@ func TestAligned(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectReads reads blobs around the direct-read boundaries with
+// chunk.ReadUncached into aligned memory with room for the last block,
+// right after PutLazy (their tails still dirty in the page cache), and
+// checks every byte and which reads went the direct way (counted, on a
+// file system that takes O_DIRECT): a blob of directMin bytes or more
+// that does not end on a block boundary. Unaligned memory, memory
+// without room and chunk.ReadCached read through the page cache.
+func TestDirectReads(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "chunks")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	roomy := func(n int) []byte { return aligned(nil, n+directAlign)[:n] }
+	tight := func(n int) []byte { return aligned(nil, n) }
+	unaligned := func(n int) []byte { return aligned(nil, n+directAlign+1)[1 : n+1] }
+	cases := []struct {
+		name   string
+		n      int
+		hint   chunk.ReadHint
+		alloc  func(int) []byte
+		direct bool
+	}{
+		{"small", 4096 + 3, chunk.ReadUncached, roomy, false},
+		{"just under", directMin - 1, chunk.ReadUncached, roomy, false},
+		{"directMin and one", directMin + 1, chunk.ReadUncached, roomy, true},
+		{"4 MiB and a header", 4<<20 + 1, chunk.ReadUncached, roomy, true},
+		{"sealed 4 MiB", 4<<20 + 42, chunk.ReadUncached, roomy, true},
+		{"whole blocks", 2 << 20, chunk.ReadUncached, roomy, false},
+		{"no room", 4<<20 + 1, chunk.ReadUncached, tight, false},
+		{"unaligned memory", 4<<20 + 1, chunk.ReadUncached, unaligned, false},
+		{"cached", 4<<20 + 1, chunk.ReadCached, roomy, false},
+	}
+	for i, tc := range cases {
+		blob := make([]byte, tc.n)
+		for j := range blob {
+			blob[j] = byte(rng.Uint32())
+		}
+		blob[0] = byte(i)
+		id := chunk.Sum(blob)
+		if err := s.PutLazy(ctx, id, blob); err != nil {
+			t.Fatal(err)
+		}
+		before := s.DirectReads()
+		got, err := s.GetBuffer(ctx, id, tc.hint, tc.alloc)
+		if err != nil || !bytes.Equal(got, blob) {
+			t.Fatalf("%s: %d bytes back of %d, err %v", tc.name, len(got), len(blob), err)
+		}
+		n := s.DirectReads() - before
+		if tc.direct && directCapable(t, dir) && n != 1 {
+			t.Errorf("%s: %d direct reads, want 1", tc.name, n)
+		}
+		if !tc.direct && n != 0 {
+			t.Errorf("%s: %d direct reads, want 0", tc.name, n)
+		}
+	}
+}

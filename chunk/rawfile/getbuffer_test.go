@@ -26,7 +26,7 @@ func TestGetBuffer(t *testing.T) {
 	}
 	mem := make([]byte, len(blob)+100)
 	var asked []int
-	got, err := s.GetBuffer(ctx, id, func(n int) []byte { asked = append(asked, n); return mem })
+	got, err := s.GetBuffer(ctx, id, chunk.ReadCached, func(n int) []byte { asked = append(asked, n); return mem })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestGetBuffer(t *testing.T) {
 	if !bytes.Equal(got, blob) || &got[0] != &mem[0] {
 		t.Fatal("GetBuffer did not return the blob in the memory alloc gave")
 	}
-	if _, err := s.GetBuffer(ctx, chunk.Sum([]byte("absent")), chunk.NewBuffer); !errors.Is(err, chunk.ErrNotFound) {
+	if _, err := s.GetBuffer(ctx, chunk.Sum([]byte("absent")), chunk.ReadCached, chunk.NewBuffer); !errors.Is(err, chunk.ErrNotFound) {
 		t.Fatalf("absent chunk: %v, want ErrNotFound", err)
 	}
 	// A chunk file grown past any chunk's size (damage): corrupt, and
@@ -45,7 +45,7 @@ func TestGetBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	asked = nil
-	if _, err := s.GetBuffer(ctx, id, func(n int) []byte { asked = append(asked, n); return make([]byte, n) }); !errors.Is(err, chunk.ErrCorrupt) {
+	if _, err := s.GetBuffer(ctx, id, chunk.ReadCached, func(n int) []byte { asked = append(asked, n); return make([]byte, n) }); !errors.Is(err, chunk.ErrCorrupt) {
 		t.Fatalf("oversized chunk file: %v, want ErrCorrupt", err)
 	}
 	if len(asked) != 0 {

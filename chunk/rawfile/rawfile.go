@@ -43,6 +43,7 @@ type Store struct {
 
 	noDirect     atomic.Bool  // the file system refused O_DIRECT (direct.go)
 	directWrites atomic.Int64 // blobs written with O_DIRECT
+	directReads  atomic.Int64 // blobs read with O_DIRECT
 	dirSyncs     atomic.Int64 // directory fsyncs (dirs.go)
 
 	// unsynced holds the chunks PutLazy stored since the last Sync: in
@@ -319,17 +320,17 @@ func (s *Store) write(id chunk.ID, final string, blob []byte, durable bool) (err
 
 // Get implements chunk.Store.
 func (s *Store) Get(ctx context.Context, id chunk.ID) ([]byte, error) {
-	return s.GetBuffer(ctx, id, chunk.NewBuffer)
+	return s.GetBuffer(ctx, id, chunk.ReadCached, chunk.NewBuffer)
 }
 
 var _ chunk.BufferStore = (*Store)(nil)
 
 // GetBuffer implements chunk.BufferStore.
-func (s *Store) GetBuffer(ctx context.Context, id chunk.ID, alloc func(n int) []byte) ([]byte, error) {
+func (s *Store) GetBuffer(ctx context.Context, id chunk.ID, hint chunk.ReadHint, alloc func(n int) []byte) ([]byte, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, fmt.Errorf("rawfile: get %s: %w", id, err)
 	}
-	b, err := readFileInto(s.Path(id), alloc)
+	b, err := s.readFileInto(s.Path(id), hint, alloc)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("rawfile: get %s: %w", id, chunk.ErrNotFound)
 	}
@@ -348,7 +349,7 @@ const maxBlob = chunk.MaxChunkSize + 4096
 // chunk file never changes once in place, so a file larger than any
 // chunk, or one whose size changes while it is read, is corrupt
 // (chunk.ErrCorrupt: the reader fetches a good copy elsewhere).
-func readFileInto(path string, alloc func(n int) []byte) ([]byte, error) {
+func (s *Store) readFileInto(path string, hint chunk.ReadHint, alloc func(n int) []byte) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -363,6 +364,14 @@ func readFileInto(path string, alloc func(n int) []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w: %d bytes, more than any chunk", path, chunk.ErrCorrupt, size)
 	}
 	b := alloc(int(size))[:size]
+	if hint == chunk.ReadUncached {
+		if ok, err := s.readDirect(f, b); ok || err != nil {
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			return b, nil
+		}
+	}
 	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, fmt.Errorf("%s: %w: shorter than when opened: %v", path, chunk.ErrCorrupt, err)
 	}

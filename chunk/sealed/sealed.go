@@ -54,7 +54,7 @@ var unopenable = []byte{chunk.FormatUnopenable}
 // Get implements chunk.Store. A stored copy that fails authentication comes
 // back as a blob chunk.Decode reports as corrupt.
 func (s *Store) Get(ctx context.Context, id chunk.ID) ([]byte, error) {
-	return s.GetBuffer(ctx, id, chunk.NewBuffer)
+	return s.GetBuffer(ctx, id, chunk.ReadCached, chunk.NewBuffer)
 }
 
 var _ chunk.BufferStore = (*Store)(nil)
@@ -62,8 +62,8 @@ var _ chunk.BufferStore = (*Store)(nil)
 // GetBuffer implements chunk.BufferStore: the engine's GetBuffer (its Get
 // when it has none), opened in place, so the plaintext aliases alloc's
 // memory too.
-func (s *Store) GetBuffer(ctx context.Context, id chunk.ID, alloc func(n int) []byte) ([]byte, error) {
-	b, err := chunk.GetBuffer(ctx, s.inner, s.names.encrypt(id), alloc)
+func (s *Store) GetBuffer(ctx context.Context, id chunk.ID, hint chunk.ReadHint, alloc func(n int) []byte) ([]byte, error) {
+	b, err := chunk.GetBuffer(ctx, s.inner, s.names.encrypt(id), hint, alloc)
 	if err != nil {
 		return nil, fmt.Errorf("sealed: get %s: %w", id, err)
 	}
