@@ -50,13 +50,7 @@ func TestLoadChunkBuffers(t *testing.T) {
 	for i := cs; i < 2*cs; i++ {
 		data[i] = byte(i % 7)
 	}
-	a, h := mustCreate(t, f, crdt.RootID, "mixed")
-	if _, err := h.WriteAt(ctx, data, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Release(); err != nil {
-		t.Fatal(err)
-	}
+	a := mustWriteFile(t, f, "mixed", data)
 	r, err := f.Open(ctx, a.Ref, os.O_RDONLY)
 	if err != nil {
 		t.Fatal(err)
@@ -88,13 +82,7 @@ func TestConcurrentReadsOfPooledChunks(t *testing.T) {
 	f := TestFS(t, cs)
 	data := make([]byte, nchunks*cs-123)
 	rand.NewChaCha8([32]byte{5}).Read(data)
-	a, h := mustCreate(t, f, crdt.RootID, "pooled")
-	if _, err := h.WriteAt(ctx, data, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Release(); err != nil {
-		t.Fatal(err)
-	}
+	a := mustWriteFile(t, f, "pooled", data)
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for g := range 4 {
@@ -140,13 +128,7 @@ func TestReadsCachedAbove(t *testing.T) {
 	f := env.FS
 	data := make([]byte, 3*cs)
 	rand.NewChaCha8([32]byte{7}).Read(data)
-	a, h := mustCreate(t, f, crdt.RootID, "big")
-	if _, err := h.WriteAt(ctx, data, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Release(); err != nil {
-		t.Fatal(err)
-	}
+	a := mustWriteFile(t, f, "big", data)
 	for _, above := range []bool{false, true} {
 		r, err := f.Open(ctx, a.Ref, os.O_RDONLY)
 		if err != nil {
@@ -181,4 +163,17 @@ func onExt4(t *testing.T, dir string) bool {
 		t.Fatal(err)
 	}
 	return st.Type == unix.EXT4_SUPER_MAGIC
+}
+
+// mustWriteFile creates name in the root holding data, closed.
+func mustWriteFile(t *testing.T, f *FS, name string, data []byte) Attr {
+	t.Helper()
+	a, h := mustCreate(t, f, crdt.RootID, name)
+	if _, err := h.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
