@@ -177,3 +177,54 @@ func mustWriteFile(t *testing.T, f *FS, name string, data []byte) Attr {
 	}
 	return a
 }
+
+// TestOversizedChunkFile grows a stored chunk file past any chunk's size
+// (damage: the store refuses to read it into memory, chunk.ErrCorrupt)
+// and checks that every path treats it as a corrupt copy, as it treats a
+// copy whose bytes do not hash to its id: a read fails cleanly, the
+// integrity check lists it as corrupt, and the keeper drops it.
+func TestOversizedChunkFile(t *testing.T) {
+	const cs = 128 << 10
+	env := NewTestEnv(t, cs)
+	f := env.FS
+	data := make([]byte, cs)
+	rand.NewChaCha8([32]byte{8}).Read(data)
+	a := mustWriteFile(t, f, "grown", data)
+	r, err := f.Open(ctx, a.Ref, os.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := chunk.ID(r.of.base.ChunkAt(0))
+	r.Release()
+	if err := os.Truncate(env.Store.Path(id), chunk.MaxChunkSize+1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAllErr(f, a.Ref); !errors.Is(got, chunk.ErrCorrupt) {
+		t.Fatalf("read of a file whose chunk file grew: %v, want ErrCorrupt", got)
+	}
+	rep, err := f.CheckIntegrity(ctx)
+	if err != nil {
+		t.Fatalf("integrity check stopped at the damaged file: %v", err)
+	}
+	if len(rep.Corrupt) != 1 || rep.Corrupt[0] != id {
+		t.Fatalf("integrity check: corrupt %v, want [%s]", rep.Corrupt, id)
+	}
+	dropped, err := f.chunks.DropCorrupt(ctx, id)
+	if err != nil || !dropped {
+		t.Fatalf("DropCorrupt: %v, %v; want the damaged copy gone", dropped, err)
+	}
+}
+
+// readAllErr reads all of ref and returns the read's error (nil at EOF).
+func readAllErr(f *FS, ref crdt.Ref) error {
+	h, err := f.Open(ctx, ref, os.O_RDONLY)
+	if err != nil {
+		return err
+	}
+	defer h.Release()
+	buf := make([]byte, h.Size())
+	if _, err := h.ReadAt(ctx, buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}

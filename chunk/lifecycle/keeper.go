@@ -201,22 +201,36 @@ func (k *Keeper) Usage(ctx context.Context) (chunk.Usage, error) { return k.stor
 // corrupt copy is forgotten as verified and reported as absent (so the
 // caller writes or fetches a good one); it is not deleted here.
 func (k *Keeper) Verify(ctx context.Context, id chunk.ID) ([]byte, error) {
-	blob, err := k.store.Get(ctx, id)
-	if errors.Is(err, chunk.ErrNotFound) {
+	_, data, err := k.getDecoded(ctx, id)
+	switch {
+	case errors.Is(err, chunk.ErrNotFound):
 		k.unverify(id)
 		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	data, err := chunk.Decode(id, blob)
-	if err != nil {
+	case errors.Is(err, chunk.ErrCorrupt):
 		k.unverify(id)
 		k.log.Error("corrupt chunk: stored bytes do not match its id; not trusting this copy", "chunk", id, "err", err)
 		return nil, nil
+	case err != nil:
+		return nil, err
 	}
 	k.markVerified(id)
 	return data, nil
+}
+
+// getDecoded reads and decodes the stored copy of id: its blob and plain
+// bytes, or an error wrapping chunk.ErrNotFound, chunk.ErrCorrupt (a bad
+// copy: bytes that do not decode to id, or a file the store found
+// damaged before reading it, such as one larger than any chunk) or
+// another failure (the copy could not be read). blob is set when the
+// store returned one, even if it did not decode.
+func (k *Keeper) getDecoded(ctx context.Context, id chunk.ID) (blob, data []byte, err error) {
+	if blob, err = k.store.Get(ctx, id); err != nil {
+		return nil, nil, err
+	}
+	if data, err = chunk.Decode(id, blob); err != nil {
+		return blob, nil, err
+	}
+	return blob, data, nil
 }
 
 // Present reports whether a good copy of id is stored. A copy verified
@@ -240,19 +254,18 @@ func (k *Keeper) Present(ctx context.Context, id chunk.ID, budget *int64) (bool,
 	if budget != nil && *budget <= 0 {
 		return false, nil
 	}
-	blob, err := k.store.Get(ctx, id)
-	if errors.Is(err, chunk.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
+	blob, _, err := k.getDecoded(ctx, id)
 	if budget != nil {
 		*budget -= int64(len(blob))
 	}
-	if _, err := chunk.Decode(id, blob); err != nil {
+	switch {
+	case errors.Is(err, chunk.ErrNotFound):
+		return false, nil
+	case errors.Is(err, chunk.ErrCorrupt):
 		k.log.Error("corrupt chunk: stored bytes do not match its id; not counting this copy", "chunk", id, "err", err)
 		return false, nil
+	case err != nil:
+		return false, err
 	}
 	k.markVerified(id)
 	return true, nil
@@ -430,15 +443,13 @@ func (k *Keeper) DropCorrupt(ctx context.Context, id chunk.ID) (bool, error) {
 }
 
 func (k *Keeper) dropCorruptLocked(ctx context.Context, id chunk.ID) error {
-	blob, err := k.store.Get(ctx, id)
-	if errors.Is(err, chunk.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read chunk %s: %w", id, err)
-	}
-	if _, derr := chunk.Decode(id, blob); derr == nil {
+	switch _, _, err := k.getDecoded(ctx, id); {
+	case err == nil:
 		return nil // good after all: never delete good bytes
+	case errors.Is(err, chunk.ErrNotFound):
+		return nil
+	case !errors.Is(err, chunk.ErrCorrupt):
+		return fmt.Errorf("read chunk %s: %w", id, err)
 	}
 	k.unverify(id)
 	if err := k.store.Delete(ctx, id); err != nil {
