@@ -43,18 +43,15 @@ func (f *FS) CheckIntegrity(ctx context.Context) (IntegrityReport, error) {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		blob, err := f.chunks.Get(ctx, id)
+		blob, _, err := f.chunks.GetDecoded(ctx, id)
 		if errors.Is(err, chunk.ErrNotFound) {
 			continue // deleted meanwhile
 		}
-		if err != nil && !errors.Is(err, chunk.ErrCorrupt) { // corrupt: a file the store found damaged
+		if err != nil && !errors.Is(err, chunk.ErrCorrupt) {
 			return rep, fmt.Errorf("integrity check: read %s: %w", id, err)
 		}
 		rep.Checked++
 		rep.Bytes += int64(len(blob))
-		if err == nil {
-			_, err = chunk.Decode(id, blob)
-		}
 		if err != nil {
 			f.log.Error("corrupt chunk found by integrity check", "chunk", id, "err", err)
 			rep.Corrupt = append(rep.Corrupt, id)

@@ -201,7 +201,7 @@ func (k *Keeper) Usage(ctx context.Context) (chunk.Usage, error) { return k.stor
 // corrupt copy is forgotten as verified and reported as absent (so the
 // caller writes or fetches a good one); it is not deleted here.
 func (k *Keeper) Verify(ctx context.Context, id chunk.ID) ([]byte, error) {
-	_, data, err := k.getDecoded(ctx, id)
+	_, data, err := k.GetDecoded(ctx, id)
 	switch {
 	case errors.Is(err, chunk.ErrNotFound):
 		k.unverify(id)
@@ -217,13 +217,14 @@ func (k *Keeper) Verify(ctx context.Context, id chunk.ID) ([]byte, error) {
 	return data, nil
 }
 
-// getDecoded reads and decodes the stored copy of id: its blob and plain
+// GetDecoded reads and decodes the stored copy of id: its blob and plain
 // bytes, or an error wrapping chunk.ErrNotFound, chunk.ErrCorrupt (a bad
 // copy: bytes that do not decode to id, or a file the store found
 // damaged before reading it, such as one larger than any chunk) or
 // another failure (the copy could not be read). blob is set when the
-// store returned one, even if it did not decode.
-func (k *Keeper) getDecoded(ctx context.Context, id chunk.ID) (blob, data []byte, err error) {
+// store returned one, even if it did not decode. Unlike Verify it
+// changes nothing (the integrity check reports what it finds).
+func (k *Keeper) GetDecoded(ctx context.Context, id chunk.ID) (blob, data []byte, err error) {
 	if blob, err = k.store.Get(ctx, id); err != nil {
 		return nil, nil, err
 	}
@@ -254,7 +255,7 @@ func (k *Keeper) Present(ctx context.Context, id chunk.ID, budget *int64) (bool,
 	if budget != nil && *budget <= 0 {
 		return false, nil
 	}
-	blob, _, err := k.getDecoded(ctx, id)
+	blob, _, err := k.GetDecoded(ctx, id)
 	if budget != nil {
 		*budget -= int64(len(blob))
 	}
@@ -443,7 +444,7 @@ func (k *Keeper) DropCorrupt(ctx context.Context, id chunk.ID) (bool, error) {
 }
 
 func (k *Keeper) dropCorruptLocked(ctx context.Context, id chunk.ID) error {
-	switch _, _, err := k.getDecoded(ctx, id); {
+	switch _, _, err := k.GetDecoded(ctx, id); {
 	case err == nil:
 		return nil // good after all: never delete good bytes
 	case errors.Is(err, chunk.ErrNotFound):

@@ -49,7 +49,7 @@ func (s *Store) writeBlob(f *os.File, blob []byte) error {
 		return err
 	}
 	src := blob[:n]
-	if uintptr(unsafe.Pointer(&src[0]))%directAlign != 0 {
+	if !isAligned(src) {
 		bp := alignedBufs.Get().(*[]byte)
 		defer alignedBufs.Put(bp)
 		*bp = aligned(*bp, n)
@@ -88,12 +88,17 @@ func (s *Store) writeBlob(f *os.File, blob []byte) error {
 // aligned returns a slice of n bytes starting on a directAlign boundary,
 // reusing b's memory when it is such a slice and large enough.
 func aligned(b []byte, n int) []byte {
-	if cap(b) >= n && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign == 0 {
+	if cap(b) >= n && isAligned(b) {
 		return b[:n]
 	}
 	nb := make([]byte, n+directAlign)
 	off := int(directAlign-uintptr(unsafe.Pointer(&nb[0]))%directAlign) % directAlign
 	return nb[off : off+n : off+n]
+}
+
+// isAligned reports whether b's memory starts on a directAlign boundary.
+func isAligned(b []byte) bool {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign == 0
 }
 
 // setDirect turns O_DIRECT on or off for f.
@@ -145,7 +150,7 @@ func (s *Store) readDirect(f *os.File, b []byte) (bool, error) {
 	size := len(b)
 	full := (size + directAlign - 1) &^ (directAlign - 1)
 	if size < directMin || size == full || cap(b) < full || s.noDirect.Load() ||
-		uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign != 0 {
+		!isAligned(b) {
 		return false, nil
 	}
 	if err := setDirect(f, true); err != nil {
